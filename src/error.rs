@@ -103,7 +103,11 @@ impl ErrorKind {
             ErrorKind::RateLimit => (429, "rate_limit_error", Some("rate_limit_exceeded")),
             ErrorKind::Api => (500, "server_error", None),
             ErrorKind::Timeout => (504, "server_error", Some("timeout")),
-            ErrorKind::Overloaded => (503, "service_unavailable_error", Some("server_is_overloaded")),
+            ErrorKind::Overloaded => (
+                503,
+                "service_unavailable_error",
+                Some("server_is_overloaded"),
+            ),
         }
     }
 
@@ -158,8 +162,11 @@ impl ErrorKind {
     /// The kind for an OpenAI(-compatible) error `type` or `code`.
     pub fn from_openai_type(t: &str) -> Option<ErrorKind> {
         Some(match t {
-            "invalid_request_error" | "invalid_value" | "unsupported_parameter"
-            | "context_length_exceeded" | "BadRequestError" => ErrorKind::InvalidRequest,
+            "invalid_request_error"
+            | "invalid_value"
+            | "unsupported_parameter"
+            | "context_length_exceeded"
+            | "BadRequestError" => ErrorKind::InvalidRequest,
             "invalid_api_key" | "authentication_error" | "AuthenticationError" => {
                 ErrorKind::Authentication
             }
@@ -169,14 +176,20 @@ impl ErrorKind {
             "permission_error" | "PermissionDeniedError" => ErrorKind::PermissionDenied,
             "model_not_found" | "not_found_error" | "NotFoundError" => ErrorKind::NotFound,
             "request_too_large" => ErrorKind::RequestTooLarge,
-            "rate_limit_error" | "rate_limit_exceeded" | "requests" | "tokens"
+            "rate_limit_error"
+            | "rate_limit_exceeded"
+            | "requests"
+            | "tokens"
             | "RateLimitError" => ErrorKind::RateLimit,
             "server_error" | "api_error" | "internal_error" | "InternalServerError" => {
                 ErrorKind::Api
             }
             "timeout" | "timeout_error" | "Timeout" => ErrorKind::Timeout,
-            "service_unavailable_error" | "server_is_overloaded" | "slow_down"
-            | "overloaded_error" | "engine_overloaded" => ErrorKind::Overloaded,
+            "service_unavailable_error"
+            | "server_is_overloaded"
+            | "slow_down"
+            | "overloaded_error"
+            | "engine_overloaded" => ErrorKind::Overloaded,
             _ => return None,
         })
     }
@@ -308,9 +321,7 @@ impl ApiError {
         let (_, kind, code) = self.kind.openai();
         let code = match (&self.code, self.kind) {
             (Some(c), _) => Some(c.as_str()),
-            (None, ErrorKind::NotFound)
-                if self.message.to_ascii_lowercase().contains("model") =>
-            {
+            (None, ErrorKind::NotFound) if self.message.to_ascii_lowercase().contains("model") => {
                 Some("model_not_found")
             }
             (None, ErrorKind::InvalidRequest) if self.is_context_length_exceeded() => {
@@ -366,6 +377,30 @@ impl ApiError {
         err
     }
 
+    /// Reads an upstream error response: [`from_upstream`](Self::from_upstream)
+    /// plus the retry delay of its `retry-after(-ms)` headers.
+    pub fn from_upstream_response(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Self {
+        let mut err = Self::from_upstream(status, body);
+        err.retry_after = retry_after_from_headers(headers);
+        err
+    }
+
+    /// The `retry-after` (whole seconds, rounded up) and `retry-after-ms`
+    /// headers to send with this error, when it has a retry delay.
+    pub fn retry_after_headers(&self) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        let Some(delay) = self.retry_after else {
+            return Vec::new();
+        };
+        let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        vec![
+            (http::header::RETRY_AFTER, http::HeaderValue::from(secs)),
+            (
+                http::HeaderName::from_static("retry-after-ms"),
+                http::HeaderValue::from(delay.as_millis() as u64),
+            ),
+        ]
+    }
+
     /// Reads an upstream error response of any shape: Anthropic
     /// `{"type":"error","error":{…}}`, OpenAI `{"error":{…}}`,
     /// `{"detail":{"message"}}`, `{"message"}`, or plain text. The status
@@ -411,6 +446,32 @@ impl ApiError {
         }
         err
     }
+}
+
+/// The delay an upstream asks for: `retry-after-ms` (milliseconds), else
+/// `retry-after` (seconds or an HTTP date).
+pub fn retry_after_from_headers(headers: &http::HeaderMap) -> Option<Duration> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    let value = text("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// With an OpenAI-shaped body the status decides, except where the code or
@@ -507,7 +568,11 @@ mod tests {
         for (upstream, status, kind) in cases {
             let e = ApiError::from_upstream(upstream, br#"{"error":{"message":"m","type":"x"}}"#);
             let (s, body) = e.to_anthropic(None);
-            assert_eq!((s, body.error.kind.as_str()), (status, kind), "upstream {upstream}");
+            assert_eq!(
+                (s, body.error.kind.as_str()),
+                (status, kind),
+                "upstream {upstream}"
+            );
             assert_eq!(body.error.message, "m");
         }
     }
@@ -531,15 +596,51 @@ mod tests {
     #[test]
     fn anthropic_errors_map_to_openai_table() {
         let cases = [
-            ("invalid_request_error", 400, 400, "invalid_request_error", None),
-            ("authentication_error", 401, 401, "invalid_request_error", Some("invalid_api_key")),
-            ("billing_error", 402, 429, "insufficient_quota", Some("insufficient_quota")),
+            (
+                "invalid_request_error",
+                400,
+                400,
+                "invalid_request_error",
+                None,
+            ),
+            (
+                "authentication_error",
+                401,
+                401,
+                "invalid_request_error",
+                Some("invalid_api_key"),
+            ),
+            (
+                "billing_error",
+                402,
+                429,
+                "insufficient_quota",
+                Some("insufficient_quota"),
+            ),
             ("permission_error", 403, 403, "permission_error", None),
-            ("request_too_large", 413, 413, "invalid_request_error", Some("request_too_large")),
-            ("rate_limit_error", 429, 429, "rate_limit_error", Some("rate_limit_exceeded")),
+            (
+                "request_too_large",
+                413,
+                413,
+                "invalid_request_error",
+                Some("request_too_large"),
+            ),
+            (
+                "rate_limit_error",
+                429,
+                429,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+            ),
             ("api_error", 500, 500, "server_error", None),
             ("timeout_error", 504, 504, "server_error", Some("timeout")),
-            ("overloaded_error", 529, 503, "service_unavailable_error", Some("server_is_overloaded")),
+            (
+                "overloaded_error",
+                529,
+                503,
+                "service_unavailable_error",
+                Some("server_is_overloaded"),
+            ),
         ];
         for (t, upstream, status, kind, code) in cases {
             let body = format!(r#"{{"type":"error","error":{{"type":"{t}","message":"m"}}}}"#);
@@ -547,7 +648,11 @@ mod tests {
             let (s, body) = e.to_openai();
             assert_eq!(s, status, "{t}");
             assert_eq!(body.error.kind.as_deref(), Some(kind), "{t}");
-            assert_eq!(body.error.code, code.map(|c| Value::String(c.into())), "{t}");
+            assert_eq!(
+                body.error.code,
+                code.map(|c| Value::String(c.into())),
+                "{t}"
+            );
         }
     }
 
@@ -559,7 +664,34 @@ mod tests {
         );
         assert!(e.is_context_length_exceeded());
         let body = e.to_openai().1;
-        assert_eq!(body.error.code, Some(Value::String("context_length_exceeded".into())));
+        assert_eq!(
+            body.error.code,
+            Some(Value::String("context_length_exceeded".into()))
+        );
+    }
+
+    #[test]
+    fn retry_after_headers_are_read_and_written() {
+        let mut h = http::HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after_from_headers(&h), Some(Duration::from_secs(7)));
+        h.insert("retry-after-ms", "1500".parse().unwrap());
+        assert_eq!(
+            retry_after_from_headers(&h),
+            Some(Duration::from_millis(1500))
+        );
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after_from_headers(&h), Some(Duration::ZERO));
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after_from_headers(&h), None);
+        let e = ApiError::api("x").with_retry_after(Duration::from_millis(1500));
+        let out = e.retry_after_headers();
+        assert_eq!(out[0].1, "2");
+        assert_eq!(out[1].1, "1500");
     }
 
     #[test]
@@ -569,7 +701,10 @@ mod tests {
         let e = ApiError::from_upstream(502, b"<html>Bad Gateway</html>");
         assert_eq!(e.message, "<html>Bad Gateway</html>");
         let e = ApiError::from_upstream(503, b"");
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Overloaded, "upstream overloaded"));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::Overloaded, "upstream overloaded")
+        );
         let e = ApiError::from_upstream(400, br#"{"Message":"bad"}"#);
         assert_eq!(e.message, "bad");
     }

@@ -320,7 +320,10 @@ mod tests {
     fn line_endings_lf_crlf_cr() {
         let want = vec![ev(Some("a"), "1"), ev(None, "2")];
         assert_eq!(decode_all(&[b"event: a\ndata: 1\n\ndata: 2\n\n"]), want);
-        assert_eq!(decode_all(&[b"event: a\r\ndata: 1\r\n\r\ndata: 2\r\n\r\n"]), want);
+        assert_eq!(
+            decode_all(&[b"event: a\r\ndata: 1\r\n\r\ndata: 2\r\n\r\n"]),
+            want
+        );
         assert_eq!(decode_all(&[b"event: a\rdata: 1\r\rdata: 2\r\r"]), want);
     }
 
@@ -358,8 +361,14 @@ mod tests {
 
     #[test]
     fn bom_is_stripped_even_when_split() {
-        assert_eq!(decode_all(&[b"\xEF", b"\xBB", b"\xBFdata: x\n\n"]), vec![ev(None, "x")]);
-        assert_eq!(decode_all(&[b"\xEF\xBB\xBFdata: x\n\n"]), vec![ev(None, "x")]);
+        assert_eq!(
+            decode_all(&[b"\xEF", b"\xBB", b"\xBFdata: x\n\n"]),
+            vec![ev(None, "x")]
+        );
+        assert_eq!(
+            decode_all(&[b"\xEF\xBB\xBFdata: x\n\n"]),
+            vec![ev(None, "x")]
+        );
     }
 
     #[test]
@@ -373,7 +382,10 @@ mod tests {
     fn invalid_utf8_is_an_error() {
         let mut d = SseDecoder::new();
         let mut out = Vec::new();
-        assert_eq!(d.feed(b"data: \xFF\n\n", &mut out), Err(SseError::InvalidUtf8));
+        assert_eq!(
+            d.feed(b"data: \xFF\n\n", &mut out),
+            Err(SseError::InvalidUtf8)
+        );
         // The decoder keeps working after the bad event.
         d.feed(b"data: ok\n\n", &mut out).unwrap();
         assert_eq!(out, vec![ev(None, "ok")]);

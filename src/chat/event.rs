@@ -87,6 +87,9 @@ impl ChatEvent {
     /// Whether this event carries model output (the commit point of a stream
     /// for retries: once one was sent, the request cannot be retried).
     pub fn is_content(&self) -> bool {
-        matches!(self, ChatEvent::BlockStart { .. } | ChatEvent::BlockDelta { .. })
+        matches!(
+            self,
+            ChatEvent::BlockStart { .. } | ChatEvent::BlockDelta { .. }
+        )
     }
 }

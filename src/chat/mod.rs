@@ -35,7 +35,7 @@ mod response;
 pub use event::{BlockDelta, ChatEvent};
 pub use request::{
     ChatRequest, Content, ContentForm, DocumentPart, FunctionTool, ImagePart, MaxTokensField,
-    MediaSource, Message, Part, RedactedThinkingPart, RefusalPart, Role, Stop, TextPart,
-    Thinking, ThinkingMode, ThinkingPart, Tool, ToolArguments, ToolCall, ToolChoice, ToolResult,
+    MediaSource, Message, Part, RedactedThinkingPart, RefusalPart, Role, Stop, TextPart, Thinking,
+    ThinkingMode, ThinkingPart, Tool, ToolArguments, ToolCall, ToolChoice, ToolResult,
 };
 pub use response::{ChatResponse, StopReason, Usage};

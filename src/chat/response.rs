@@ -90,7 +90,13 @@ impl Usage {
         macro_rules! take {
             ($($f:ident),*) => { $( if newer.$f.is_some() { self.$f = newer.$f; } )* };
         }
-        take!(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens);
+        take!(
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            reasoning_tokens
+        );
         self.extra.extend(newer.extra);
     }
 }

@@ -67,7 +67,8 @@ impl Accumulator {
             }
             ChatEvent::BlockStart { index, part } => self.blocks.push((index, part, None)),
             ChatEvent::BlockDelta { index, delta } => {
-                let Some((_, part, args)) = self.blocks.iter_mut().rev().find(|(i, ..)| *i == index)
+                let Some((_, part, args)) =
+                    self.blocks.iter_mut().rev().find(|(i, ..)| *i == index)
                 else {
                     return Ok(());
                 };

@@ -18,8 +18,8 @@ use super::{
 use crate::Format;
 use crate::chat::{
     BlockDelta, ChatEvent, ChatRequest, ChatResponse, Content, ContentForm, DocumentPart,
-    FunctionTool, ImagePart, MediaSource, Message, Part, RedactedThinkingPart, Role, StopReason,
-    Stop, TextPart, Thinking, ThinkingMode, ThinkingPart, Tool, ToolArguments, ToolCall,
+    FunctionTool, ImagePart, MediaSource, Message, Part, RedactedThinkingPart, Role, Stop,
+    StopReason, TextPart, Thinking, ThinkingMode, ThinkingPart, Tool, ToolArguments, ToolCall,
     ToolChoice, ToolResult, Usage,
 };
 use crate::error::ApiError;
@@ -45,6 +45,20 @@ impl Default for RequestOptions {
             default_max_tokens: 4096,
             thinking_from_effort: true,
         }
+    }
+}
+
+impl RequestOptions {
+    /// Sets [`default_max_tokens`](Self::default_max_tokens).
+    pub fn default_max_tokens(mut self, tokens: u64) -> Self {
+        self.default_max_tokens = tokens;
+        self
+    }
+
+    /// Sets [`thinking_from_effort`](Self::thinking_from_effort).
+    pub fn thinking_from_effort(mut self, yes: bool) -> Self {
+        self.thinking_from_effort = yes;
+        self
     }
 }
 
@@ -329,7 +343,8 @@ pub fn request_to_wire(
                 if same {
                     messages.push(w::Message {
                         role,
-                        content: content_to_wire(msg.content, ctx)?.unwrap_or(w::Content::Blocks(Vec::new())),
+                        content: content_to_wire(msg.content, ctx)?
+                            .unwrap_or(w::Content::Blocks(Vec::new())),
                         extra: msg_extra,
                     });
                     continue;
@@ -341,17 +356,20 @@ pub fn request_to_wire(
                 }
                 // A user turn right after tool results joins their turn, after them.
                 let merge = matches!(messages.last(), Some(m) if m.role == role);
-                if !merge && single_text && blocks.len() == 1
+                if !merge
+                    && single_text
+                    && blocks.len() == 1
                     && let w::ContentBlock::Text(t) = &blocks[0]
-                        && t.extra.is_empty() {
-                            let text = t.text.clone();
-                            messages.push(w::Message {
-                                role,
-                                content: w::Content::Text(text),
-                                extra: msg_extra,
-                            });
-                            continue;
-                        }
+                    && t.extra.is_empty()
+                {
+                    let text = t.text.clone();
+                    messages.push(w::Message {
+                        role,
+                        content: w::Content::Text(text),
+                        extra: msg_extra,
+                    });
+                    continue;
+                }
                 push_turn(&mut messages, role, blocks, msg_extra, merge);
             }
         }
@@ -368,8 +386,10 @@ pub fn request_to_wire(
         system = Some(Content::text(texts.join("\n")));
     }
     if !same && messages.is_empty() {
-        return Err(ApiError::invalid_request("`messages` is empty after conversion")
-            .with_param("messages"));
+        return Err(
+            ApiError::invalid_request("`messages` is empty after conversion")
+                .with_param("messages"),
+        );
     }
     let system = match system {
         Some(s) => content_to_wire(s, ctx)?,
@@ -390,7 +410,11 @@ pub fn request_to_wire(
                 .into_iter()
                 .filter_map(|t| tool_to_wire(t, same))
                 .collect();
-            if out.is_empty() && !same { None } else { Some(out) }
+            if out.is_empty() && !same {
+                None
+            } else {
+                Some(out)
+            }
         }
         None => None,
     };
@@ -523,7 +547,10 @@ fn cap_temperature(t: Number) -> Number {
     }
 }
 
-fn thinking_from_effort(effort: Option<&str>, max_tokens: Option<u64>) -> Option<w::ThinkingConfig> {
+fn thinking_from_effort(
+    effort: Option<&str>,
+    max_tokens: Option<u64>,
+) -> Option<w::ThinkingConfig> {
     let budget: u64 = match effort? {
         "low" => 1024,
         "medium" => 2048,
@@ -555,17 +582,18 @@ fn push_turn(
 ) {
     if merge
         && let Some(last) = messages.last_mut()
-            && last.role == role {
-                let prev = std::mem::replace(&mut last.content, w::Content::Blocks(Vec::new()));
-                let mut merged = match prev {
-                    w::Content::Blocks(b) => b,
-                    w::Content::Text(t) if t.is_empty() => Vec::new(),
-                    w::Content::Text(t) => vec![text_block(t)],
-                };
-                merged.append(&mut blocks);
-                last.content = w::Content::Blocks(merged);
-                return;
-            }
+        && last.role == role
+    {
+        let prev = std::mem::replace(&mut last.content, w::Content::Blocks(Vec::new()));
+        let mut merged = match prev {
+            w::Content::Blocks(b) => b,
+            w::Content::Text(t) if t.is_empty() => Vec::new(),
+            w::Content::Text(t) => vec![text_block(t)],
+        };
+        merged.append(&mut blocks);
+        last.content = w::Content::Blocks(merged);
+        return;
+    }
     messages.push(w::Message {
         role,
         content: w::Content::Blocks(blocks),
@@ -600,15 +628,18 @@ fn tool_to_wire(tool: Tool, same: bool) -> Option<w::Tool> {
                 Some(Value::String(k)) => Some(k),
                 _ => None,
             };
-            if same
-                && let Some(strict) = f.strict {
-                    extra.insert("strict".into(), Value::Bool(strict));
-                }
+            if same && let Some(strict) = f.strict {
+                extra.insert("strict".into(), Value::Bool(strict));
+            }
             Some(w::Tool {
                 name: f.name,
                 kind,
                 description: f.description,
-                input_schema: Some(f.parameters.unwrap_or_else(empty_object_schema)),
+                input_schema: if same {
+                    f.parameters
+                } else {
+                    Some(f.parameters.unwrap_or_else(empty_object_schema))
+                },
                 extra,
             })
         }
@@ -638,7 +669,10 @@ fn content_to_wire(content: Content, ctx: Ctx) -> Result<Option<w::Content>, Api
             Some(part) => Ok(Some(w::Content::Blocks(parts_to_blocks(vec![part], ctx)?))),
             None => Ok(None),
         },
-        _ => Ok(Some(w::Content::Blocks(parts_to_blocks(content.parts, ctx)?))),
+        _ => Ok(Some(w::Content::Blocks(parts_to_blocks(
+            content.parts,
+            ctx,
+        )?))),
     }
 }
 
@@ -696,7 +730,10 @@ fn part_to_block(part: Part, ctx: Ctx) -> Result<Option<w::ContentBlock>, ApiErr
                 };
                 (c.id, input)
             } else {
-                (anthropic_tool_id(&c.id).into_owned(), c.arguments.to_object())
+                (
+                    anthropic_tool_id(&c.id).into_owned(),
+                    c.arguments.to_object(),
+                )
             };
             w::ContentBlock::ToolUse(w::ToolUseBlock {
                 id,
@@ -729,14 +766,21 @@ fn part_to_block(part: Part, ctx: Ctx) -> Result<Option<w::ContentBlock>, ApiErr
             })
         }
         Part::Thinking(t) => {
-            if !same && (t.text.is_empty() || request && t.signature.as_deref().is_none_or(str::is_empty)) {
+            if !same
+                && (t.text.is_empty()
+                    || request && t.signature.as_deref().is_none_or(str::is_empty))
+            {
                 // Anthropic verifies signatures of replayed thinking; never
                 // send an unsigned one, and never an empty one.
                 return Ok(None);
             }
             w::ContentBlock::Thinking(w::ThinkingBlock {
                 thinking: t.text,
-                signature: if same { t.signature } else { Some(t.signature.unwrap_or_default()) },
+                signature: if same {
+                    t.signature
+                } else {
+                    Some(t.signature.unwrap_or_default())
+                },
                 extra: keep(t.extra),
             })
         }
@@ -757,7 +801,10 @@ fn tool_result_content(content: Content, ctx: Ctx) -> Result<Option<w::Content>,
         let text = content.joined_text("");
         return Ok(Some(w::Content::Text(text)));
     }
-    Ok(Some(w::Content::Blocks(parts_to_blocks(content.parts, ctx)?)))
+    Ok(Some(w::Content::Blocks(parts_to_blocks(
+        content.parts,
+        ctx,
+    )?)))
 }
 
 fn media_to_wire(source: MediaSource, same: bool) -> Result<Option<w::MediaSource>, ApiError> {
@@ -777,8 +824,14 @@ fn media_to_wire(source: MediaSource, same: bool) -> Result<Option<w::MediaSourc
             extra: Map::new(),
         }),
         MediaSource::Content(c) => w::MediaSource::Content(w::ContentSource {
-            content: content_to_wire(c, Ctx { same, request: true })?
-                .unwrap_or(w::Content::Blocks(Vec::new())),
+            content: content_to_wire(
+                c,
+                Ctx {
+                    same,
+                    request: true,
+                },
+            )?
+            .unwrap_or(w::Content::Blocks(Vec::new())),
             extra: Map::new(),
         }),
         MediaSource::FileId(id) if same => {
@@ -858,7 +911,11 @@ pub fn response_to_wire(resp: ChatResponse) -> w::MessagesResponse {
         .filter_map(|p| part_to_block(p, ctx).ok().flatten())
         .collect();
     w::MessagesResponse {
-        id: if same { resp.id } else { anthropic_message_id(&resp.id) },
+        id: if same {
+            resp.id
+        } else {
+            anthropic_message_id(&resp.id)
+        },
         kind,
         role,
         model: resp.model,
@@ -1039,7 +1096,11 @@ impl EventDecoder {
                 let mut extra = md.delta.extra;
                 extra.extend(md.extra);
                 out.push(ChatEvent::MessageDelta {
-                    stop_reason: md.delta.stop_reason.as_deref().map(stop_reason_from_anthropic),
+                    stop_reason: md
+                        .delta
+                        .stop_reason
+                        .as_deref()
+                        .map(stop_reason_from_anthropic),
                     stop_sequence: md.delta.stop_sequence,
                     usage: usage_from_wire(md.usage),
                     extra,
@@ -1209,10 +1270,12 @@ impl EventEncoder {
                     extra: Map::new(),
                 })
             }
-            ChatEvent::BlockStop { index } => w::StreamEvent::ContentBlockStop(w::ContentBlockStop {
-                index,
-                extra: Map::new(),
-            }),
+            ChatEvent::BlockStop { index } => {
+                w::StreamEvent::ContentBlockStop(w::ContentBlockStop {
+                    index,
+                    extra: Map::new(),
+                })
+            }
             ChatEvent::MessageDelta {
                 stop_reason,
                 stop_sequence,

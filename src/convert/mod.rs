@@ -87,9 +87,10 @@ impl ToolNames {
         let mut renamed = Vec::new();
         let mut add = |name: &str| {
             if let Cow::Owned(wire) = wire_tool_name(name)
-                && !renamed.iter().any(|(w, _)| *w == wire) {
-                    renamed.push((wire, name.to_owned()));
-                }
+                && !renamed.iter().any(|(w, _)| *w == wire)
+            {
+                renamed.push((wire, name.to_owned()));
+            }
         };
         for tool in request.tools.iter().flatten() {
             if let Tool::Function(f) = tool {
@@ -170,10 +171,9 @@ fn repair_json(s: &str) -> Option<String> {
             '"' => in_string = true,
             '{' => stack.push('}'),
             '[' => stack.push(']'),
-            '}' | ']'
-                if stack.pop() != Some(c) => {
-                    return None;
-                }
+            '}' | ']' if stack.pop() != Some(c) => {
+                return None;
+            }
             _ => {}
         }
     }
@@ -416,8 +416,14 @@ mod tests {
         assert_eq!(parse_arguments("3"), json!({"value":3}));
         assert_eq!(parse_arguments(r#"{"a":"b"#), json!({"a":"b"}));
         assert_eq!(parse_arguments(r#"{"a":[1,"#), json!({"a":[1]}));
-        assert_eq!(parse_arguments(r#"{"a"}"#), json!({"raw_arguments": r#"{"a"}"#}));
-        assert_eq!(parse_arguments(r#"{"a":1}{"b":2}"#), json!({"raw_arguments": r#"{"a":1}{"b":2}"#}));
+        assert_eq!(
+            parse_arguments(r#"{"a"}"#),
+            json!({"raw_arguments": r#"{"a"}"#})
+        );
+        assert_eq!(
+            parse_arguments(r#"{"a":1}{"b":2}"#),
+            json!({"raw_arguments": r#"{"a":1}{"b":2}"#})
+        );
     }
 
     #[test]

@@ -27,9 +27,9 @@ use super::{
 use crate::Format;
 use crate::chat::{
     BlockDelta, ChatEvent, ChatRequest, ChatResponse, Content, ContentForm, DocumentPart,
-    FunctionTool, ImagePart, MaxTokensField, MediaSource, Message, Part, RefusalPart, Role,
-    StopReason, Stop, TextPart, ThinkingPart, Tool, ToolArguments, ToolCall, ToolChoice,
-    ToolResult, Usage,
+    FunctionTool, ImagePart, MaxTokensField, MediaSource, Message, Part, RefusalPart, Role, Stop,
+    StopReason, TextPart, ThinkingPart, Tool, ToolArguments, ToolCall, ToolChoice, ToolResult,
+    Usage,
 };
 use crate::error::ApiError;
 use crate::sse;
@@ -58,6 +58,32 @@ pub struct RequestOptions {
     pub reasoning_content: bool,
 }
 
+impl RequestOptions {
+    /// Sets [`max_tokens_field`](Self::max_tokens_field).
+    pub fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
+        self.max_tokens_field = Some(field);
+        self
+    }
+
+    /// Sets [`developer_role`](Self::developer_role).
+    pub fn developer_role(mut self, yes: bool) -> Self {
+        self.developer_role = yes;
+        self
+    }
+
+    /// Sets [`reasoning_model`](Self::reasoning_model).
+    pub fn reasoning_model(mut self, yes: bool) -> Self {
+        self.reasoning_model = yes;
+        self
+    }
+
+    /// Sets [`reasoning_content`](Self::reasoning_content).
+    pub fn reasoning_content(mut self, yes: bool) -> Self {
+        self.reasoning_content = yes;
+        self
+    }
+}
+
 /// How to write responses and chunks for an OpenAI client.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -65,6 +91,14 @@ pub struct ResponseOptions {
     /// Send thinking from another format as `reasoning_content`
     /// (non-standard; off by default).
     pub reasoning_content: bool,
+}
+
+impl ResponseOptions {
+    /// Sets [`reasoning_content`](Self::reasoning_content).
+    pub fn reasoning_content(mut self, yes: bool) -> Self {
+        self.reasoning_content = yes;
+        self
+    }
 }
 
 // === Requests ===
@@ -149,8 +183,10 @@ fn message_from_wire(m: w::ChatMessage) -> Result<Message, ApiError> {
     let content = content_from_wire(m.content);
     if role == Role::Tool {
         let Some(tool_call_id) = m.tool_call_id else {
-            return Err(ApiError::invalid_request("a `tool` message needs a `tool_call_id`")
-                .with_param("messages"));
+            return Err(
+                ApiError::invalid_request("a `tool` message needs a `tool_call_id`")
+                    .with_param("messages"),
+            );
         };
         if let Some(calls) = m.tool_calls {
             extra.insert("tool_calls".into(), to_value(&calls));
@@ -254,10 +290,12 @@ fn part_from_wire(part: w::ContentPart) -> Part {
         }
         w::ContentPart::File(f) => {
             let source = match (&f.file.file_data, &f.file.file_id) {
-                (Some(data), None) => parse_data_url(data).map(|(media_type, data)| MediaSource::Base64 {
+                (Some(data), None) => {
+                    parse_data_url(data).map(|(media_type, data)| MediaSource::Base64 {
                         media_type: media_type.to_owned(),
                         data: data.to_owned(),
-                    }),
+                    })
+                }
                 (None, Some(id)) => Some(MediaSource::FileId(id.clone())),
                 _ => None,
             };
@@ -338,8 +376,7 @@ fn choice_from_wire(choice: w::ToolChoice) -> ToolChoice {
         },
         w::ToolChoice::Object(v) => {
             let simple = v.as_object().is_some_and(|o| {
-                o.len() == 2
-                    && v["function"].as_object().is_some_and(|f| f.len() == 1)
+                o.len() == 2 && v["function"].as_object().is_some_and(|f| f.len() == 1)
             });
             match (simple, w::ToolChoice::Object(v.clone()).function_name()) {
                 (true, Some(name)) => ToolChoice::Tool(name.to_owned()),
@@ -383,8 +420,10 @@ pub fn request_to_wire(
         encode_message(msg, same, system_role, opts, &mut messages)?;
     }
     if !same && messages.is_empty() {
-        return Err(ApiError::invalid_request("`messages` is empty after conversion")
-            .with_param("messages"));
+        return Err(
+            ApiError::invalid_request("`messages` is empty after conversion")
+                .with_param("messages"),
+        );
     }
 
     let tools: Option<Vec<w::Tool>> = req.tools.map(|tools| {
@@ -415,7 +454,8 @@ pub fn request_to_wire(
     } else {
         // OpenAI's default is parallel; only a refusal of it is sent.
         req.parallel_tool_calls.filter(|p| {
-            !p && has_tools && !matches!(tool_choice, Some(w::ToolChoice::Mode(ref m)) if m == "none")
+            !p && has_tools
+                && !matches!(tool_choice, Some(w::ToolChoice::Mode(ref m)) if m == "none")
         })
     };
 
@@ -548,15 +588,16 @@ fn merge_turns(messages: Vec<Message>) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::with_capacity(messages.len());
     for msg in messages {
         if let Some(last) = out.last_mut()
-            && last.role == msg.role && matches!(msg.role, Role::User | Role::Assistant) {
-                if last.content.form == ContentForm::Text && msg.content.form == ContentForm::Text
-                {
-                    last.content.form = ContentForm::Parts;
-                }
+            && last.role == msg.role
+            && matches!(msg.role, Role::User | Role::Assistant)
+        {
+            if last.content.form == ContentForm::Text && msg.content.form == ContentForm::Text {
                 last.content.form = ContentForm::Parts;
-                last.content.parts.extend(msg.content.parts);
-                continue;
             }
+            last.content.form = ContentForm::Parts;
+            last.content.parts.extend(msg.content.parts);
+            continue;
+        }
         out.push(msg);
     }
     out
@@ -689,7 +730,10 @@ fn encode_user(
     same: bool,
     out: &mut Vec<w::ChatMessage>,
 ) -> Result<(), ApiError> {
-    let has_results = content.parts.iter().any(|p| matches!(p, Part::ToolResult(_)));
+    let has_results = content
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::ToolResult(_)));
     if !has_results {
         if same {
             out.push(w::ChatMessage {
@@ -772,10 +816,12 @@ fn user_content(parts: Vec<w::ContentPart>, single_text: bool) -> Option<w::Mess
     if parts.is_empty() {
         return None;
     }
-    if single_text && parts.len() == 1
-        && let Some(w::ContentPart::Text(t)) = parts.first() {
-            return Some(w::MessageContent::Text(t.text.clone()));
-        }
+    if single_text
+        && parts.len() == 1
+        && let Some(w::ContentPart::Text(t)) = parts.first()
+    {
+        return Some(w::MessageContent::Text(t.text.clone()));
+    }
     Some(w::MessageContent::Parts(parts))
 }
 
@@ -797,7 +843,10 @@ fn flatten_tool_result(content: Content, is_error: bool, deferred: &mut Vec<Part
             },
             Part::Refusal(r) => texts.push(r.text),
             Part::Other(v) => texts.push(search_result_text(&v).unwrap_or_else(|| v.to_string())),
-            Part::ToolCall(_) | Part::ToolResult(_) | Part::Thinking(_) | Part::RedactedThinking(_) => {}
+            Part::ToolCall(_)
+            | Part::ToolResult(_)
+            | Part::Thinking(_)
+            | Part::RedactedThinking(_) => {}
         }
     }
     let text = texts.join("\n");
@@ -822,7 +871,12 @@ fn search_result_text(v: &Value) -> Option<String> {
         out.push_str(source);
         out.push('\n');
     }
-    for block in v.get("content").and_then(Value::as_array).into_iter().flatten() {
+    for block in v
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(t) = block.get("text").and_then(Value::as_str) {
             out.push_str(t);
             out.push('\n');
@@ -937,8 +991,9 @@ fn encode_assistant(
                     reasoning.get_or_insert_with(String::new).push_str(&t.text);
                 }
             }
-            Part::Other(v) if same && v.get("type").and_then(Value::as_str) == Some("function") => {
-                // A tool call of a kind the model does not name.
+            Part::Other(v) if same && v.get("id").is_some() => {
+                // A tool call of a kind the model does not name (content
+                // parts have no `id`).
                 calls.push(w::ToolCall::Other(v));
             }
             Part::RedactedThinking(_) | Part::ToolResult(_) => {}
@@ -1057,8 +1112,13 @@ fn content_to_wire(
         ContentForm::Absent if !has_parts => None,
         ContentForm::Null if !has_parts => Some(None),
         ContentForm::Text if content.parts.len() == 1 => match content.parts.into_iter().next() {
-            Some(Part::Text(t)) if t.extra.is_empty() => Some(Some(w::MessageContent::Text(t.text))),
-            Some(part) => Some(Some(w::MessageContent::Parts(parts_to_wire(vec![part], same)?))),
+            Some(Part::Text(t)) if t.extra.is_empty() => {
+                Some(Some(w::MessageContent::Text(t.text)))
+            }
+            Some(part) => Some(Some(w::MessageContent::Parts(parts_to_wire(
+                vec![part],
+                same,
+            )?))),
             None => None,
         },
         ContentForm::Text | ContentForm::Absent | ContentForm::Null
@@ -1066,7 +1126,10 @@ fn content_to_wire(
         {
             Some(Some(w::MessageContent::Text(content.joined_text(""))))
         }
-        _ => Some(Some(w::MessageContent::Parts(parts_to_wire(content.parts, same)?))),
+        _ => Some(Some(w::MessageContent::Parts(parts_to_wire(
+            content.parts,
+            same,
+        )?))),
     })
 }
 
@@ -1152,15 +1215,18 @@ pub fn response_from_wire(
     let mut message_extra = message.extra;
     let mut content = Vec::new();
     if let Some(text) = message.reasoning_content.or(message.reasoning)
-        && !text.is_empty() {
-            content.push(Part::Thinking(ThinkingPart {
-                text,
-                signature: None,
-                extra: Map::new(),
-            }));
-        }
+        && !text.is_empty()
+    {
+        content.push(Part::Thinking(ThinkingPart {
+            text,
+            signature: None,
+            extra: Map::new(),
+        }));
+    }
     match message.content {
-        Some(Some(w::MessageContent::Text(text))) if !text.is_empty() => content.push(Part::text(text)),
+        Some(Some(w::MessageContent::Text(text))) if !text.is_empty() => {
+            content.push(Part::text(text))
+        }
         Some(Some(w::MessageContent::Parts(parts))) => {
             for part in parts {
                 match part_from_wire(part) {
@@ -1173,13 +1239,14 @@ pub fn response_from_wire(
     }
     let mut has_refusal = false;
     if let Some(Some(refusal)) = message.refusal
-        && !refusal.is_empty() {
-            has_refusal = true;
-            content.push(Part::Refusal(RefusalPart {
-                text: refusal,
-                extra: Map::new(),
-            }));
-        }
+        && !refusal.is_empty()
+    {
+        has_refusal = true;
+        content.push(Part::Refusal(RefusalPart {
+            text: refusal,
+            extra: Map::new(),
+        }));
+    }
     let mut has_tools = false;
     for call in message.tool_calls.into_iter().flatten() {
         match tool_call_from_wire(call) {
@@ -1201,6 +1268,13 @@ pub fn response_from_wire(
         (r, _) => (r, None),
     };
     let stop_reason = effective_stop_reason(reported, has_tools, has_refusal);
+    // The overrides make the stop reason right for any client; an OpenAI
+    // client still gets back the upstream's own value.
+    if let Some(raw) = choice.finish_reason
+        && stop_reason_to_openai(&stop_reason, true) != raw
+    {
+        choice_extra.insert("finish_reason".into(), Value::String(raw));
+    }
     if message.role != w::Role::Assistant {
         message_extra.insert("role".into(), to_value(&message.role));
     }
@@ -1266,9 +1340,14 @@ pub fn response_to_wire(resp: ChatResponse, opts: &ResponseOptions) -> w::ChatCo
             _ => {}
         }
     }
+    let raw_finish = take_string(&mut choice_extra, "finish_reason");
     let finish_reason = match resp.stop_reason {
+        _ if raw_finish.is_some() => raw_finish.unwrap_or_default(),
         Some(r) if same => stop_reason_to_openai(&r, true),
-        r => stop_reason_to_openai(&effective_stop_reason(r, has_tools, refusal.is_some()), false),
+        r => stop_reason_to_openai(
+            &effective_stop_reason(r, has_tools, refusal.is_some()),
+            false,
+        ),
     };
     let mut content = text.map(w::MessageContent::Text);
     if !other_parts.is_empty() {
@@ -1424,11 +1503,24 @@ impl DecoderOptions {
             buffer_tool_calls: false,
         }
     }
+
+    /// Sets [`input_tokens_estimate`](Self::input_tokens_estimate).
+    pub fn input_tokens_estimate(mut self, tokens: u64) -> Self {
+        self.input_tokens_estimate = tokens;
+        self
+    }
+
+    /// Sets [`buffer_tool_calls`](Self::buffer_tool_calls).
+    pub fn buffer_tool_calls(mut self, yes: bool) -> Self {
+        self.buffer_tool_calls = yes;
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     Text(u32),
+    Refusal(u32),
     Thinking(u32),
     Tool(u32),
 }
@@ -1564,21 +1656,26 @@ impl ChunkDecoder {
             let d = choice.delta;
             // Within one chunk: reasoning, then text, then refusal, then tool calls.
             if let Some(reasoning) = d.reasoning_content.or(d.reasoning)
-                && !reasoning.is_empty() {
-                    self.ensure_open(Open::Thinking(0), out);
-                    self.delta(BlockDelta::Thinking(reasoning), out);
-                }
+                && !reasoning.is_empty()
+            {
+                self.ensure_open(Open::Thinking(0), out);
+                self.delta(BlockDelta::Thinking(reasoning), out);
+            }
             if let Some(Some(text)) = d.content
-                && !text.is_empty() {
-                    self.ensure_open(Open::Text(0), out);
-                    self.delta(BlockDelta::Text(text), out);
-                }
+                && !text.is_empty()
+            {
+                self.ensure_open(Open::Text(0), out);
+                self.delta(BlockDelta::Text(text), out);
+            }
             if let Some(Some(refusal)) = d.refusal
-                && !refusal.is_empty() {
-                    self.refusal = true;
-                    self.ensure_open(Open::Text(0), out);
-                    self.delta(BlockDelta::Text(refusal), out);
-                }
+                && !refusal.is_empty()
+            {
+                // A refusal block: text for Anthropic clients, `refusal`
+                // deltas again for OpenAI ones.
+                self.refusal = true;
+                self.ensure_open(Open::Refusal(0), out);
+                self.delta(BlockDelta::Text(refusal), out);
+            }
             for (pos, call) in d.tool_calls.into_iter().flatten().enumerate() {
                 self.tool_delta(pos, call, out);
                 if self.done {
@@ -1613,7 +1710,10 @@ impl ChunkDecoder {
     }
 
     fn delta(&mut self, delta: BlockDelta, out: &mut Vec<ChatEvent>) {
-        if let Some(Open::Text(index) | Open::Thinking(index) | Open::Tool(index)) = self.open {
+        if let Some(
+            Open::Text(index) | Open::Refusal(index) | Open::Thinking(index) | Open::Tool(index),
+        ) = self.open
+        {
             out.push(ChatEvent::BlockDelta { index, delta });
         }
     }
@@ -1632,9 +1732,9 @@ impl ChunkDecoder {
     /// Opens a text or thinking block unless one of that kind is open.
     fn ensure_open(&mut self, kind: Open, out: &mut Vec<ChatEvent>) {
         match (self.open, kind) {
-            (Some(Open::Text(_)), Open::Text(_)) | (Some(Open::Thinking(_)), Open::Thinking(_)) => {
-                return;
-            }
+            (Some(Open::Text(_)), Open::Text(_))
+            | (Some(Open::Refusal(_)), Open::Refusal(_))
+            | (Some(Open::Thinking(_)), Open::Thinking(_)) => return,
             _ => {}
         }
         self.close_open(out);
@@ -1644,11 +1744,16 @@ impl ChunkDecoder {
                 signature: None,
                 extra: Map::new(),
             }),
+            Open::Refusal(_) => Part::Refusal(RefusalPart {
+                text: String::new(),
+                extra: Map::new(),
+            }),
             _ => Part::text(""),
         };
         let index = self.start_block(part, out);
         self.open = Some(match kind {
             Open::Thinking(_) => Open::Thinking(index),
+            Open::Refusal(_) => Open::Refusal(index),
             _ => Open::Text(index),
         });
     }
@@ -1656,7 +1761,7 @@ impl ChunkDecoder {
     fn close_open(&mut self, out: &mut Vec<ChatEvent>) {
         if let Some(open) = self.open.take() {
             let index = match open {
-                Open::Text(i) | Open::Thinking(i) => i,
+                Open::Text(i) | Open::Refusal(i) | Open::Thinking(i) => i,
                 Open::Tool(i) => {
                     if let Some(slot) = self.slots.iter_mut().find(|s| s.block == Some(i)) {
                         slot.closed = true;
@@ -1757,7 +1862,10 @@ impl ChunkDecoder {
             if slot.block.is_some() || (slot.name.is_none() && slot.pending.is_empty()) {
                 continue;
             }
-            let name = slot.name.clone().unwrap_or_else(|| "unknown_tool".to_owned());
+            let name = slot
+                .name
+                .clone()
+                .unwrap_or_else(|| "unknown_tool".to_owned());
             let id = slot.id.clone().unwrap_or_else(|| random_id("toolu_"));
             let args = std::mem::take(&mut slot.pending);
             let index = self.start_block(empty_tool_call(id, name), out);
@@ -1780,7 +1888,10 @@ impl ChunkDecoder {
         self.close_open(out);
         self.flush_tools(out);
         if !clean {
-            self.fail(ApiError::api("upstream stream ended before completion"), out);
+            self.fail(
+                ApiError::api("upstream stream ended before completion"),
+                out,
+            );
             return;
         }
         if !self.started {
@@ -1802,6 +1913,14 @@ impl ChunkDecoder {
             (r, _) => (r, None),
         };
         let stop_reason = effective_stop_reason(reported, !self.slots.is_empty(), self.refusal);
+        let mut extra = Map::new();
+        // The overrides make the stop reason right for any client; an OpenAI
+        // client still gets back the upstream's own value.
+        if let Some(raw) = self.finish.take()
+            && stop_reason_to_openai(&stop_reason, true) != raw
+        {
+            extra.insert("finish_reason".into(), Value::String(raw));
+        }
         let usage = match self.usage.take() {
             Some(u) => usage_from_wire(u),
             None => Usage {
@@ -1813,7 +1932,7 @@ impl ChunkDecoder {
             stop_reason: Some(stop_reason),
             stop_sequence,
             usage,
-            extra: Map::new(),
+            extra,
         });
         out.push(ChatEvent::MessageStop);
         self.done = true;
@@ -1876,6 +1995,18 @@ impl EncoderOptions {
             reasoning_content: false,
         }
     }
+
+    /// Sets [`include_usage`](Self::include_usage).
+    pub fn include_usage(mut self, yes: bool) -> Self {
+        self.include_usage = yes;
+        self
+    }
+
+    /// Sets [`reasoning_content`](Self::reasoning_content).
+    pub fn reasoning_content(mut self, yes: bool) -> Self {
+        self.reasoning_content = yes;
+        self
+    }
 }
 
 /// Conversion-spec §3.4: canonical events in, OpenAI chunks out. Tool call
@@ -1895,6 +2026,7 @@ pub struct ChunkEncoder {
     /// (block index, tool call ordinal).
     tools: Vec<(u32, u32)>,
     thinking_blocks: Vec<u32>,
+    refusal_blocks: Vec<u32>,
     usage: Usage,
     done: bool,
 }
@@ -1911,6 +2043,7 @@ impl ChunkEncoder {
             envelope: Map::new(),
             tools: Vec::new(),
             thinking_blocks: Vec::new(),
+            refusal_blocks: Vec::new(),
             usage: Usage::default(),
             done: false,
         }
@@ -1956,7 +2089,11 @@ impl ChunkEncoder {
                 usage,
                 mut extra,
             } => {
-                self.id = if self.same { id } else { openai_completion_id(&id) };
+                self.id = if self.same {
+                    id
+                } else {
+                    openai_completion_id(&id)
+                };
                 self.model = model;
                 self.created = extra
                     .remove("created")
@@ -1982,6 +2119,12 @@ impl ChunkEncoder {
             }
             ChatEvent::BlockStart { index, part } => match part {
                 Part::Text(t) if !t.text.is_empty() => out.push(self.content_chunk(t.text)),
+                Part::Refusal(r) => {
+                    self.refusal_blocks.push(index);
+                    if !r.text.is_empty() {
+                        out.push(self.refusal_chunk(r.text));
+                    }
+                }
                 Part::ToolCall(c) => {
                     let ordinal = self.tools.len() as u32;
                     self.tools.push((index, ordinal));
@@ -2017,7 +2160,13 @@ impl ChunkEncoder {
                 _ => {}
             },
             ChatEvent::BlockDelta { index, delta } => match delta {
-                BlockDelta::Text(text) if !text.is_empty() => out.push(self.content_chunk(text)),
+                BlockDelta::Text(text) if !text.is_empty() => {
+                    if self.refusal_blocks.contains(&index) {
+                        out.push(self.refusal_chunk(text));
+                    } else {
+                        out.push(self.content_chunk(text));
+                    }
+                }
                 BlockDelta::ToolArguments(args) if !args.is_empty() => {
                     let Some(&(_, ordinal)) = self.tools.iter().find(|(b, _)| *b == index) else {
                         return;
@@ -2048,12 +2197,21 @@ impl ChunkEncoder {
             },
             ChatEvent::BlockStop { .. } | ChatEvent::Ping => {}
             ChatEvent::MessageDelta {
-                stop_reason, usage, ..
+                stop_reason,
+                usage,
+                mut extra,
+                ..
             } => {
                 self.usage.update(usage);
-                let reason = match stop_reason {
-                    Some(r) => stop_reason_to_openai(&r, self.same),
-                    None => "stop".to_owned(),
+                let raw = if self.same {
+                    take_string(&mut extra, "finish_reason")
+                } else {
+                    None
+                };
+                let reason = match (raw, stop_reason) {
+                    (Some(raw), _) => raw,
+                    (None, Some(r)) => stop_reason_to_openai(&r, self.same),
+                    (None, None) => "stop".to_owned(),
                 };
                 out.push(self.chunk(w::ChunkDelta::default(), Some(reason)));
             }
@@ -2079,6 +2237,16 @@ impl ChunkEncoder {
                 self.done = true;
             }
         }
+    }
+
+    fn refusal_chunk(&self, text: String) -> Frame {
+        self.chunk(
+            w::ChunkDelta {
+                refusal: Some(Some(text)),
+                ..w::ChunkDelta::default()
+            },
+            None,
+        )
     }
 
     fn reasoning_chunk(&self, text: String) -> Frame {

@@ -110,7 +110,13 @@ pub enum Content {
     /// `"content": [blocks]`.
     Blocks(Vec<ContentBlock>),
 }
-string_or_seq!(Content, Text, Blocks, ContentBlock, "a string or an array of content blocks");
+string_or_seq!(
+    Content,
+    Text,
+    Blocks,
+    ContentBlock,
+    "a string or an array of content blocks"
+);
 
 tagged_union! {
     /// A content block, in a request or a response.

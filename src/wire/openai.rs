@@ -102,11 +102,7 @@ pub struct ChatMessage {
     /// Who speaks.
     pub role: Role,
     /// The content: absent, `null`, a string, or parts.
-    #[serde(
-        default,
-        with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
     pub content: Option<Option<MessageContent>>,
     /// A participant name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,11 +114,7 @@ pub struct ChatMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
     /// An assistant refusal.
-    #[serde(
-        default,
-        with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Option<String>>,
     /// Reasoning text (non-standard; DeepSeek, vLLM, SGLang, LiteLLM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,7 +153,13 @@ pub enum MessageContent {
     /// `"content": [parts]`.
     Parts(Vec<ContentPart>),
 }
-string_or_seq!(MessageContent, Text, Parts, ContentPart, "a string or an array of content parts");
+string_or_seq!(
+    MessageContent,
+    Text,
+    Parts,
+    ContentPart,
+    "a string or an array of content parts"
+);
 
 tagged_union! {
     /// A content part.
@@ -483,11 +481,7 @@ pub struct ChatCompletionChunk {
     #[serde(default)]
     pub choices: Vec<ChunkChoice>,
     /// Usage: `null` on every chunk but the last when `include_usage` is set.
-    #[serde(
-        default,
-        with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
     pub usage: Option<Option<Usage>>,
     /// An in-band error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -525,18 +519,10 @@ pub struct ChunkDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// Text to append.
-    #[serde(
-        default,
-        with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
     pub content: Option<Option<String>>,
     /// Refusal text to append.
-    #[serde(
-        default,
-        with = "nullable",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Option<String>>,
     /// Tool call fragments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
