@@ -167,7 +167,7 @@ fn c01_message_delta_waits_for_the_usage_chunk() {
     let usage_at = body[finish_at..].find("data:").unwrap() + finish_at;
     let mut decoder = openai::ChunkDecoder::new(Default::default());
     let mut events = Vec::new();
-    for ev in sse_events(body[..usage_at].as_bytes()) {
+    for ev in sse_events(&body.as_bytes()[..usage_at]) {
         decoder.push_data(&ev.data, &mut events);
     }
     assert!(
@@ -175,7 +175,7 @@ fn c01_message_delta_waits_for_the_usage_chunk() {
             .iter()
             .any(|e| matches!(e, ChatEvent::MessageDelta { .. }))
     );
-    for ev in sse_events(body[usage_at..].as_bytes()) {
+    for ev in sse_events(&body.as_bytes()[usage_at..]) {
         decoder.push_data(&ev.data, &mut events);
     }
     assert!(
