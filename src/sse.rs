@@ -111,6 +111,10 @@ impl SseDecoder {
 
     /// Decodes one chunk of the stream, appending every event it completes.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        if chunk.is_empty() {
+            // Nothing to learn: a pending CR still waits for the next byte.
+            return Ok(());
+        }
         if self.pending_cr {
             self.pending_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -330,6 +334,12 @@ mod tests {
     #[test]
     fn crlf_split_between_chunks_is_one_line_end() {
         let got = decode_all(&[b"data: 1\r", b"\ndata: 2\r", b"\n\r", b"\n"]);
+        assert_eq!(got, vec![ev(None, "1\n2")]);
+    }
+
+    #[test]
+    fn an_empty_chunk_after_a_cr_does_not_end_the_line_twice() {
+        let got = decode_all(&[b"data: 1\r", b"", b"\ndata: 2\r\n\r\n"]);
         assert_eq!(got, vec![ev(None, "1\n2")]);
     }
 

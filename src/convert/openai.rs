@@ -1336,6 +1336,9 @@ pub fn response_to_wire(resp: ChatResponse, opts: &ResponseOptions) -> w::ChatCo
                 reasoning.get_or_insert_with(String::new).push_str(&t.text)
             }
             Part::ToolCall(c) => calls.push(tool_call_to_wire(c, same)),
+            // A tool call of a kind the model does not name (content parts
+            // have no `id`).
+            Part::Other(v) if same && v.get("id").is_some() => calls.push(w::ToolCall::Other(v)),
             Part::Other(v) if same => other_parts.push(v),
             _ => {}
         }
@@ -1383,7 +1386,8 @@ pub fn response_to_wire(resp: ChatResponse, opts: &ResponseOptions) -> w::ChatCo
             finish_reason: Some(finish_reason),
             extra: choice_extra,
         }],
-        usage: Some(usage_to_wire(resp.usage, same)),
+        // An upstream that reported no usage is echoed without it.
+        usage: (!same || resp.usage != Usage::default()).then(|| usage_to_wire(resp.usage, same)),
         extra,
     }
 }

@@ -4,3 +4,4 @@
 mod checklist;
 mod common;
 mod fixtures;
+mod props;
