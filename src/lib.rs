@@ -43,3 +43,8 @@ pub enum Format {
     /// OpenAI Chat Completions (`/v1/chat/completions`).
     OpenAi,
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

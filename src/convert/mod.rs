@@ -29,6 +29,9 @@
 //! assert_eq!(json["max_completion_tokens"], 256);
 //! ```
 
+#![doc = ""]
+#![doc = include_str!("../../docs/conversion.md")]
+
 mod accumulate;
 pub mod anthropic;
 pub mod openai;

@@ -7,7 +7,7 @@
 //! results follow as user content, since tool messages are text only);
 //! assistant text is joined and `content` is `null` beside tool calls; tool
 //! names longer than 64 characters are shortened reversibly
-//! ([`wire_tool_name`](super::wire_tool_name)); `cache_control`, thinking
+//! ([`super::wire_tool_name`]); `cache_control`, thinking
 //! blocks, server tools and unknown blocks are not sent; `max_tokens` becomes
 //! `max_completion_tokens` (configurable); streams ask for
 //! `include_usage`.
