@@ -219,6 +219,9 @@ pub struct ApiError {
     pub param: Option<String>,
     /// How long the client should wait before retrying (`retry-after`).
     pub retry_after: Option<Duration>,
+    /// The failure came from an upstream (its error response, a cut or
+    /// failing stream, a connection error) rather than from the gateway.
+    pub upstream: bool,
 }
 
 impl std::error::Error for ApiError {}
@@ -239,7 +242,14 @@ impl ApiError {
             code: None,
             param: None,
             retry_after: None,
+            upstream: false,
         }
+    }
+
+    /// Marks the error as coming from an upstream.
+    pub fn mark_upstream(mut self) -> Self {
+        self.upstream = true;
+        self
     }
 
     /// A 400 `invalid_request_error`.
@@ -353,7 +363,7 @@ impl ApiError {
     /// status of its own).
     pub fn from_anthropic_detail(detail: &anthropic::ErrorDetail) -> Self {
         let kind = ErrorKind::from_anthropic_type(&detail.kind).unwrap_or(ErrorKind::Api);
-        Self::new(kind, detail.message.clone())
+        Self::new(kind, detail.message.clone()).mark_upstream()
     }
 
     /// Reads an OpenAI `error` object (from an in-stream error chunk, which
@@ -371,7 +381,7 @@ impl ApiError {
                     .map(|s| ErrorKind::from_status(s).0)
             })
             .unwrap_or(ErrorKind::Api);
-        let mut err = Self::new(kind, non_empty_message(&detail.message, kind));
+        let mut err = Self::new(kind, non_empty_message(&detail.message, kind)).mark_upstream();
         err.code = code.filter(|c| c.parse::<u16>().is_err());
         err.param = detail.param.clone();
         err
@@ -444,6 +454,7 @@ impl ApiError {
         if !status_fits && status >= 400 && err.kind == status_kind {
             err.status = Some(status);
         }
+        err.upstream = true;
         err
     }
 }

@@ -26,9 +26,15 @@
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
 
+pub mod auth;
 pub mod chat;
 pub mod convert;
 pub mod error;
+pub mod llm;
+pub mod metrics;
+pub mod preprocess;
+pub mod provider;
+pub mod route;
 pub mod sse;
 pub mod wire;
 

@@ -1034,7 +1034,7 @@ impl EventDecoder {
         match serde_json::from_str::<w::StreamEvent>(data) {
             Ok(event) => self.push(event, out),
             Err(e) => self.fail(
-                ApiError::api(format!("malformed event from the upstream: {e}")),
+                ApiError::api(format!("malformed event from the upstream: {e}")).mark_upstream(),
                 out,
             ),
         }
@@ -1126,7 +1126,7 @@ impl EventDecoder {
     pub fn finish(&mut self, out: &mut Vec<ChatEvent>) {
         if !self.done {
             self.fail(
-                ApiError::api("upstream stream ended before completion"),
+                ApiError::api("upstream stream ended before completion").mark_upstream(),
                 out,
             );
         }

@@ -217,8 +217,9 @@ pub fn anthropic_tool_id(id: &str) -> Cow<'_, str> {
     }
 }
 
-/// `prefix` followed by 24 random base-62 characters.
-pub(crate) fn random_id(prefix: &str) -> String {
+/// `prefix` followed by 24 random base-62 characters (request, message
+/// and tool call ids).
+pub fn random_id(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut id = String::with_capacity(prefix.len() + 24);
     id.push_str(prefix);

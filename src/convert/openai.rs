@@ -1208,7 +1208,7 @@ pub fn response_from_wire(
         extra.insert("object".into(), Value::String(resp.object));
     }
     let Some(choice) = resp.choices.into_iter().next() else {
-        return Err(ApiError::api("the upstream response has no choices"));
+        return Err(ApiError::api("the upstream response has no choices").mark_upstream());
     };
     let mut choice_extra = choice.extra;
     let message = choice.message;
@@ -1619,7 +1619,7 @@ impl ChunkDecoder {
         match serde_json::from_str::<w::ChatCompletionChunk>(data) {
             Ok(chunk) => self.push_chunk(chunk, out),
             Err(e) => self.fail(
-                ApiError::api(format!("malformed chunk from the upstream: {e}")),
+                ApiError::api(format!("malformed chunk from the upstream: {e}")).mark_upstream(),
                 out,
             ),
         }
@@ -1831,7 +1831,8 @@ impl ChunkDecoder {
                         ApiError::api(
                             "the upstream interleaved the arguments of parallel tool calls; \
                              enable buffered tool calls for this provider",
-                        ),
+                        )
+                        .mark_upstream(),
                         out,
                     );
                 }
@@ -1893,7 +1894,7 @@ impl ChunkDecoder {
         self.flush_tools(out);
         if !clean {
             self.fail(
-                ApiError::api("upstream stream ended before completion"),
+                ApiError::api("upstream stream ended before completion").mark_upstream(),
                 out,
             );
             return;

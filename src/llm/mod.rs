@@ -1,0 +1,288 @@
+//! The LLM tier's request and response: what every pipeline layer sees.
+//!
+//! An [`LlmRequest`] is a canonical [`ChatRequest`] and its
+//! [`RequestContext`] (who asked, in which format, for which model, where it
+//! was routed, how long it has taken). An [`LlmResponse`] is a complete
+//! [`ChatResponse`], a stream of [`ChatEvent`]s, or a token count. Every
+//! layer of the LLM tier is a `Service<LlmRequest, Response = LlmResponse,
+//! Error = ApiError>`: an error is already the error the client gets.
+
+mod stream;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+
+pub use stream::EventStream;
+
+use crate::Format;
+use crate::chat::{ChatRequest, ChatResponse};
+use crate::error::ApiError;
+use crate::metrics::Recorder;
+
+/// A request travelling through the LLM tier.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LlmRequest {
+    /// The request, in the canonical model.
+    pub chat: ChatRequest,
+    /// Everything the layers know about it.
+    pub ctx: RequestContext,
+}
+
+impl LlmRequest {
+    /// A chat request from a client speaking `inbound`.
+    pub fn new(chat: ChatRequest, inbound: Format) -> Self {
+        let ctx = RequestContext::new(inbound, chat.model.clone());
+        Self { chat, ctx }
+    }
+}
+
+/// What the request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// A chat completion (`/v1/messages`, `/v1/chat/completions`).
+    Chat,
+    /// Count the input tokens (`/v1/messages/count_tokens`).
+    CountTokens,
+}
+
+/// The context of one request, filled in by the layers it passes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RequestContext {
+    /// The gateway's id for the request (`req_…`), sent back in the
+    /// `request-id`/`x-request-id` header and in logs.
+    pub id: String,
+    /// The client's wire format.
+    pub inbound: Format,
+    /// What the request asks for.
+    pub operation: Operation,
+    /// The model the client asked for (echoed back in responses).
+    pub requested_model: String,
+    /// The credential the client presented (`x-api-key` or
+    /// `Authorization: Bearer`), if any.
+    pub client_key: Option<Secret>,
+    /// The name of the gateway key that authenticated the client.
+    pub principal: Option<String>,
+    /// Set by [`AuthLayer`](crate::auth::AuthLayer): the client's key may be
+    /// forwarded to providers configured for passthrough.
+    pub passthrough: bool,
+    /// Where the model resolved to ([`ResolveLayer`](crate::route::ResolveLayer)).
+    pub route: Option<Route>,
+    /// The deployment chosen to serve it (the first target of the route
+    /// unless a balancer chose another).
+    pub target: Option<Target>,
+    /// Client headers a provider of the same family forwards
+    /// (`anthropic-version`, `anthropic-beta`).
+    pub forward_headers: HeaderMap,
+    /// Timing, shared with the response.
+    pub timing: Arc<Timing>,
+    /// The request's metrics record, when metrics are on.
+    pub recorder: Option<Recorder>,
+    /// Anything else, for user layers and hooks.
+    pub extensions: http::Extensions,
+}
+
+impl RequestContext {
+    /// A fresh context.
+    pub fn new(inbound: Format, requested_model: String) -> Self {
+        Self {
+            id: crate::convert::random_id("req_"),
+            inbound,
+            operation: Operation::Chat,
+            requested_model,
+            client_key: None,
+            principal: None,
+            passthrough: false,
+            route: None,
+            target: None,
+            forward_headers: HeaderMap::new(),
+            timing: Arc::new(Timing::new()),
+            recorder: None,
+            extensions: http::Extensions::new(),
+        }
+    }
+}
+
+/// Where a model name resolved: a model group and its deployments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The group's name (the alias or pattern that matched, or the
+    /// `provider/model` asked for); a bounded metrics label.
+    pub name: String,
+    /// The deployments that can serve it, in order of preference.
+    pub targets: Vec<Target>,
+}
+
+/// One deployment: a provider and the model name it knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The provider's configured name.
+    pub provider: String,
+    /// The upstream model.
+    pub model: String,
+    /// Relative weight among the group's targets.
+    pub weight: u32,
+}
+
+impl Target {
+    /// A target of weight 1.
+    pub fn new(provider: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            model: model.into(),
+            weight: 1,
+        }
+    }
+}
+
+/// A secret (an API key): compared in constant time, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares with `other` in time that depends only on the lengths.
+    pub fn ct_eq(&self, other: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(other.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\"…\")")
+    }
+}
+
+/// When a request started and how long it has spent waiting on upstreams;
+/// the difference is the gateway's own overhead.
+#[derive(Debug)]
+pub struct Timing {
+    start: Instant,
+    upstream_nanos: AtomicU64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Timing {
+    /// Starts the clock now.
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            upstream_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// When the request arrived.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Time since the request arrived.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Adds time spent waiting on an upstream.
+    pub fn add_upstream(&self, waited: Duration) {
+        self.upstream_nanos
+            .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Total time spent waiting on upstreams so far.
+    pub fn upstream(&self) -> Duration {
+        Duration::from_nanos(self.upstream_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Elapsed time minus upstream time: the gateway's own work so far.
+    pub fn overhead(&self) -> Duration {
+        self.elapsed().saturating_sub(self.upstream())
+    }
+}
+
+/// What the LLM tier answers.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LlmResponse {
+    /// The answer.
+    pub body: LlmBody,
+    /// Upstream headers worth passing on (rate-limit headers).
+    pub headers: HeaderMap,
+}
+
+impl LlmResponse {
+    /// A complete response.
+    pub fn complete(response: ChatResponse) -> Self {
+        Self {
+            body: LlmBody::Complete(response),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// A streamed response.
+    pub fn stream(stream: EventStream) -> Self {
+        Self {
+            body: LlmBody::Stream(stream),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// A token count.
+    pub fn token_count(input_tokens: u64) -> Self {
+        Self {
+            body: LlmBody::TokenCount(input_tokens),
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// The body of an [`LlmResponse`].
+#[non_exhaustive]
+// A complete response is built once and moved a few times; boxing it would
+// cost an allocation on every request to save stack space.
+#[allow(clippy::large_enum_variant)]
+pub enum LlmBody {
+    /// A complete response.
+    Complete(ChatResponse),
+    /// A stream of events; it ends with `MessageStop` or `Error`.
+    Stream(EventStream),
+    /// The input tokens of a count-tokens request.
+    TokenCount(u64),
+}
+
+impl fmt::Debug for LlmBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LlmBody::Complete(r) => f.debug_tuple("Complete").field(r).finish(),
+            LlmBody::Stream(_) => f.write_str("Stream(..)"),
+            LlmBody::TokenCount(n) => f.debug_tuple("TokenCount").field(n).finish(),
+        }
+    }
+}
+
+/// The future of an LLM-tier service.
+pub type LlmFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<LlmResponse, ApiError>> + Send + 'static>,
+>;
+
+/// A type-erased, cloneable LLM-tier service.
+pub type BoxLlmService = tower::util::BoxCloneSyncService<LlmRequest, LlmResponse, ApiError>;

@@ -1,0 +1,577 @@
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tracing::Span;
+
+use crate::Format;
+use crate::chat::Usage;
+use crate::error::ApiError;
+
+/// How a request ended. Exactly one per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The client got its answer (a complete response, or a stream that
+    /// ended with `message_stop`/`[DONE]`).
+    Success,
+    /// An upstream failed (an error status, a cut or failing stream, a
+    /// connection error, a timeout).
+    UpstreamError,
+    /// The gateway refused or failed the request itself (bad input,
+    /// authentication, unknown model, configuration).
+    GatewayError,
+    /// The client went away before the response ended.
+    ClientDisconnect,
+}
+
+impl Outcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::GatewayError => "gateway_error",
+            Outcome::ClientDisconnect => "client_disconnect",
+        }
+    }
+
+    /// The outcome of a request that failed with `err`.
+    pub fn of_error(err: &ApiError) -> Self {
+        if err.upstream {
+            Outcome::UpstreamError
+        } else {
+            Outcome::GatewayError
+        }
+    }
+}
+
+fn format_label(f: Format) -> &'static str {
+    match f {
+        Format::Anthropic => "anthropic",
+        Format::OpenAi => "openai",
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take metrics down with it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Request counts by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Requests started.
+    pub started: u64,
+    /// Ended in success.
+    pub success: u64,
+    /// Ended in an upstream error.
+    pub upstream_error: u64,
+    /// Ended in a gateway error.
+    pub gateway_error: u64,
+    /// Ended by the client going away.
+    pub client_disconnect: u64,
+}
+
+/// A request in flight, as the tracker sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InFlight {
+    /// The request id.
+    pub id: String,
+    /// The client's format.
+    pub inbound: &'static str,
+    /// The model the client asked for.
+    pub model: String,
+    /// The route it resolved to.
+    pub route: Option<String>,
+    /// The provider serving it.
+    pub provider: Option<String>,
+    /// Milliseconds since it arrived.
+    pub age_ms: u64,
+    /// Whether its response is streaming.
+    pub streaming: bool,
+}
+
+/// A finished request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finished {
+    /// The request id.
+    pub id: String,
+    /// The client's format.
+    pub inbound: &'static str,
+    /// The model the client asked for.
+    pub model: String,
+    /// The route it resolved to.
+    pub route: Option<String>,
+    /// The provider that served it.
+    pub provider: Option<String>,
+    /// The upstream model.
+    pub upstream_model: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The HTTP status the client got (499 for a disconnect).
+    pub status: u16,
+    /// Total milliseconds.
+    pub duration_ms: f64,
+    /// Milliseconds to the first content (streams).
+    pub ttft_ms: Option<f64>,
+    /// The gateway's own milliseconds.
+    pub overhead_ms: Option<f64>,
+    /// Input tokens (cache reads and writes included).
+    pub input_tokens: Option<u64>,
+    /// Output tokens.
+    pub output_tokens: Option<u64>,
+    /// Unix time it ended, in milliseconds.
+    pub ended_at_ms: u64,
+}
+
+/// What the tracker knows now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// Counts by outcome.
+    pub totals: Totals,
+    /// Requests in flight, oldest first.
+    pub in_flight: Vec<InFlight>,
+    /// The most recent finished requests, newest first.
+    pub recent: Vec<Finished>,
+}
+
+/// The in-process request tracker: in-flight requests, counts by outcome,
+/// and the last finished requests. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Tracker {
+    inner: Arc<TrackerInner>,
+}
+
+struct TrackerInner {
+    in_flight: Mutex<HashMap<Arc<str>, Arc<RecordInner>>>,
+    recent: Mutex<VecDeque<Finished>>,
+    capacity: usize,
+    started: AtomicU64,
+    success: AtomicU64,
+    upstream_error: AtomicU64,
+    gateway_error: AtomicU64,
+    client_disconnect: AtomicU64,
+}
+
+impl fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracker").finish_non_exhaustive()
+    }
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tracker {
+    /// A tracker that keeps the last 100 finished requests.
+    pub fn new() -> Self {
+        Self::with_capacity(100)
+    }
+
+    /// A tracker that keeps the last `capacity` finished requests.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(TrackerInner {
+                in_flight: Mutex::new(HashMap::new()),
+                recent: Mutex::new(VecDeque::with_capacity(capacity)),
+                capacity,
+                started: AtomicU64::new(0),
+                success: AtomicU64::new(0),
+                upstream_error: AtomicU64::new(0),
+                gateway_error: AtomicU64::new(0),
+                client_disconnect: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Starts the record of a request.
+    pub fn start(&self, id: &str, inbound: Format, requested_model: &str) -> Recorder {
+        let inner = Arc::new(RecordInner {
+            tracker: self.clone(),
+            id: Arc::from(id),
+            inbound,
+            requested_model: requested_model.chars().take(200).collect(),
+            start: Instant::now(),
+            state: Mutex::new(RecordState::default()),
+            finished: AtomicBool::new(false),
+            span: tracing::info_span!(
+                "llm.request",
+                gen_ai.operation.name = "chat",
+                gen_ai.request.model = %requested_model,
+                gen_ai.provider.name = tracing::field::Empty,
+                gen_ai.response.model = tracing::field::Empty,
+                gen_ai.usage.input_tokens = tracing::field::Empty,
+                gen_ai.usage.output_tokens = tracing::field::Empty,
+                gen_ai.response.finish_reasons = tracing::field::Empty,
+                llmgate.request_id = %id,
+                llmgate.inbound = format_label(inbound),
+                llmgate.route = tracing::field::Empty,
+                llmgate.outcome = tracing::field::Empty,
+                http.response.status_code = tracing::field::Empty,
+            ),
+        });
+        self.inner.started.fetch_add(1, Ordering::Relaxed);
+        ::metrics::gauge!("llmgate_requests_in_flight", "inbound" => format_label(inbound))
+            .increment(1.0);
+        lock(&self.inner.in_flight).insert(inner.id.clone(), inner.clone());
+        Recorder {
+            handle: Arc::new(Handle(inner)),
+        }
+    }
+
+    /// What the tracker knows now.
+    pub fn snapshot(&self) -> Snapshot {
+        let t = &self.inner;
+        let mut in_flight: Vec<(Instant, InFlight)> = lock(&t.in_flight)
+            .values()
+            .map(|r| {
+                let s = lock(&r.state);
+                (
+                    r.start,
+                    InFlight {
+                        id: r.id.to_string(),
+                        inbound: format_label(r.inbound),
+                        model: r.requested_model.clone(),
+                        route: s.route.clone(),
+                        provider: s.provider.clone(),
+                        age_ms: r.start.elapsed().as_millis() as u64,
+                        streaming: s.streaming,
+                    },
+                )
+            })
+            .collect();
+        in_flight.sort_by_key(|(start, _)| *start);
+        Snapshot {
+            totals: Totals {
+                started: t.started.load(Ordering::Relaxed),
+                success: t.success.load(Ordering::Relaxed),
+                upstream_error: t.upstream_error.load(Ordering::Relaxed),
+                gateway_error: t.gateway_error.load(Ordering::Relaxed),
+                client_disconnect: t.client_disconnect.load(Ordering::Relaxed),
+            },
+            in_flight: in_flight.into_iter().map(|(_, f)| f).collect(),
+            recent: lock(&t.recent).iter().rev().cloned().collect(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct RecordState {
+    route: Option<String>,
+    provider: Option<String>,
+    upstream_model: Option<String>,
+    streaming: bool,
+    ttft: Option<Duration>,
+    overhead: Option<Duration>,
+    usage: Option<Usage>,
+    finish_reason: Option<String>,
+}
+
+struct RecordInner {
+    tracker: Tracker,
+    id: Arc<str>,
+    inbound: Format,
+    requested_model: String,
+    start: Instant,
+    state: Mutex<RecordState>,
+    finished: AtomicBool,
+    span: Span,
+}
+
+/// The record of one request. Clones share it; it is finished once, by the
+/// first [`finish`](Self::finish), or as a client disconnect when the last
+/// handle is dropped without one.
+#[derive(Clone)]
+pub struct Recorder {
+    handle: Arc<Handle>,
+}
+
+/// Dropped with the last [`Recorder`] clone (the tracker's table holds the
+/// record, not a handle).
+struct Handle(Arc<RecordInner>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        finish(&self.0, Outcome::ClientDisconnect, 499);
+    }
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder")
+            .field("id", &self.inner().id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    fn inner(&self) -> &RecordInner {
+        &self.handle.0
+    }
+
+    /// The request id.
+    pub fn id(&self) -> &str {
+        &self.inner().id
+    }
+
+    /// The request's span.
+    pub fn span(&self) -> &Span {
+        &self.inner().span
+    }
+
+    /// Records the route the model resolved to.
+    pub fn set_route(&self, name: &str) {
+        let r = self.inner();
+        r.span.record("llmgate.route", name);
+        lock(&r.state).route = Some(name.to_owned());
+    }
+
+    /// Records the deployment serving the request.
+    pub fn set_target(&self, provider: &str, model: &str) {
+        let r = self.inner();
+        r.span.record("gen_ai.provider.name", provider);
+        r.span.record("gen_ai.response.model", model);
+        let mut s = lock(&r.state);
+        s.provider = Some(provider.to_owned());
+        s.upstream_model = Some(model.to_owned());
+    }
+
+    /// Marks the response as a stream.
+    pub fn set_streaming(&self) {
+        lock(&self.inner().state).streaming = true;
+    }
+
+    /// Records the first content of the response (time to first token).
+    pub fn first_token(&self) {
+        let r = self.inner();
+        let mut s = lock(&r.state);
+        if s.ttft.is_none() {
+            s.ttft = Some(r.start.elapsed());
+        }
+    }
+
+    /// Records the gateway's own time (up to the response headers).
+    pub fn set_overhead(&self, overhead: Duration) {
+        lock(&self.inner().state).overhead = Some(overhead);
+    }
+
+    /// Records usage (fields given replace earlier ones).
+    pub fn usage(&self, usage: &Usage) {
+        let mut s = lock(&self.inner().state);
+        match &mut s.usage {
+            Some(u) => u.update(usage.clone()),
+            None => s.usage = Some(usage.clone()),
+        }
+    }
+
+    /// Records the stop reason, as the client sees it.
+    pub fn finish_reason(&self, reason: &str) {
+        lock(&self.inner().state).finish_reason = Some(reason.to_owned());
+    }
+
+    /// Whether the request has ended.
+    pub fn is_finished(&self) -> bool {
+        self.inner().finished.load(Ordering::Acquire)
+    }
+
+    /// Ends the request with `outcome` and the client's `status`; `false`
+    /// when it had already ended (the first ending counts).
+    pub fn finish(&self, outcome: Outcome, status: u16) -> bool {
+        finish(self.inner(), outcome, status)
+    }
+}
+
+fn finish(r: &RecordInner, outcome: Outcome, status: u16) -> bool {
+    if r.finished.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    let duration = r.start.elapsed();
+    let t = &r.tracker.inner;
+    lock(&t.in_flight).remove(&r.id);
+    let counter = match outcome {
+        Outcome::Success => &t.success,
+        Outcome::UpstreamError => &t.upstream_error,
+        Outcome::GatewayError => &t.gateway_error,
+        Outcome::ClientDisconnect => &t.client_disconnect,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+
+    let s = lock(&r.state);
+    let inbound = format_label(r.inbound);
+    let provider = s.provider.clone().unwrap_or_else(|| "none".into());
+    let model = s.route.clone().unwrap_or_else(|| "unknown".into());
+    let labels = [
+        ("inbound", inbound.to_owned()),
+        ("provider", provider.clone()),
+        ("model", model.clone()),
+        ("outcome", outcome.as_str().to_owned()),
+    ];
+    ::metrics::counter!("llmgate_requests_total", &labels).increment(1);
+    ::metrics::histogram!("llmgate_request_duration_seconds", &labels)
+        .record(duration.as_secs_f64());
+    ::metrics::gauge!("llmgate_requests_in_flight", "inbound" => inbound).decrement(1.0);
+    if let Some(ttft) = s.ttft {
+        ::metrics::histogram!("llmgate_time_to_first_token_seconds",
+            "inbound" => inbound, "provider" => provider.clone(), "model" => model.clone())
+        .record(ttft.as_secs_f64());
+    }
+    if let Some(overhead) = s.overhead {
+        ::metrics::histogram!("llmgate_gateway_overhead_seconds", "inbound" => inbound)
+            .record(overhead.as_secs_f64());
+    }
+    let (mut input_tokens, mut output_tokens) = (None, None);
+    if let Some(u) = &s.usage {
+        let tokens = [
+            ("input", u.input_tokens),
+            ("output", u.output_tokens),
+            ("cache_read", u.cache_read_tokens),
+            ("cache_write", u.cache_write_tokens),
+        ];
+        for (kind, n) in tokens {
+            if let Some(n) = n.filter(|n| *n > 0) {
+                ::metrics::counter!("llmgate_tokens_total",
+                    "provider" => provider.clone(), "model" => model.clone(), "kind" => kind)
+                .increment(n);
+            }
+        }
+        input_tokens = u.input_tokens.map(|_| u.prompt_tokens());
+        output_tokens = u.output_tokens;
+        if let Some(n) = input_tokens {
+            r.span.record("gen_ai.usage.input_tokens", n);
+        }
+        if let Some(n) = output_tokens {
+            r.span.record("gen_ai.usage.output_tokens", n);
+        }
+    }
+    if let Some(reason) = &s.finish_reason {
+        r.span
+            .record("gen_ai.response.finish_reasons", reason.as_str());
+    }
+    r.span.record("llmgate.outcome", outcome.as_str());
+    r.span.record("http.response.status_code", status);
+    let millis = |d: Duration| d.as_secs_f64() * 1000.0;
+    let finished = Finished {
+        id: r.id.to_string(),
+        inbound,
+        model: r.requested_model.clone(),
+        route: s.route.clone(),
+        provider: s.provider.clone(),
+        upstream_model: s.upstream_model.clone(),
+        outcome,
+        status,
+        duration_ms: millis(duration),
+        ttft_ms: s.ttft.map(millis),
+        overhead_ms: s.overhead.map(millis),
+        input_tokens,
+        output_tokens,
+        ended_at_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    };
+    drop(s);
+    tracing::debug!(parent: &r.span, outcome = outcome.as_str(), status, duration_ms = finished.duration_ms, "request finished");
+    let mut recent = lock(&t.recent);
+    if recent.len() == t.capacity {
+        recent.pop_front();
+    }
+    if t.capacity > 0 {
+        recent.push_back(finished);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_outcome_per_request() {
+        let tracker = Tracker::new();
+        let rec = tracker.start("req_1", Format::Anthropic, "big");
+        assert_eq!(tracker.snapshot().in_flight.len(), 1);
+        assert!(rec.finish(Outcome::Success, 200));
+        assert!(
+            !rec.finish(Outcome::UpstreamError, 500),
+            "the first ending counts"
+        );
+        drop(rec);
+        let snap = tracker.snapshot();
+        assert_eq!(
+            (
+                snap.totals.started,
+                snap.totals.success,
+                snap.totals.upstream_error
+            ),
+            (1, 1, 0)
+        );
+        assert!(snap.in_flight.is_empty());
+        assert_eq!(snap.recent[0].status, 200);
+    }
+
+    #[test]
+    fn dropping_the_last_handle_unfinished_is_a_client_disconnect() {
+        let tracker = Tracker::new();
+        let rec = tracker.start("req_2", Format::OpenAi, "m");
+        let clone = rec.clone();
+        drop(rec);
+        assert_eq!(
+            tracker.snapshot().totals.client_disconnect,
+            0,
+            "a handle is still alive"
+        );
+        drop(clone);
+        let snap = tracker.snapshot();
+        assert_eq!(snap.totals.client_disconnect, 1);
+        assert_eq!(snap.recent[0].status, 499);
+        assert_eq!(snap.recent[0].outcome, Outcome::ClientDisconnect);
+    }
+
+    #[test]
+    fn recent_is_bounded_and_newest_first() {
+        let tracker = Tracker::with_capacity(2);
+        for i in 0..3 {
+            tracker
+                .start(&format!("req_{i}"), Format::OpenAi, "m")
+                .finish(Outcome::Success, 200);
+        }
+        let ids: Vec<String> = tracker
+            .snapshot()
+            .recent
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(ids, ["req_2", "req_1"]);
+    }
+
+    #[test]
+    fn usage_and_labels_land_in_the_record() {
+        let tracker = Tracker::new();
+        let rec = tracker.start("req_3", Format::Anthropic, "claude-x");
+        rec.set_route("claude-*");
+        rec.set_target("local", "qwen");
+        rec.usage(&Usage {
+            input_tokens: Some(10),
+            cache_read_tokens: Some(5),
+            ..Usage::default()
+        });
+        rec.usage(&Usage {
+            output_tokens: Some(7),
+            ..Usage::default()
+        });
+        rec.finish(Outcome::Success, 200);
+        let f = &tracker.snapshot().recent[0];
+        assert_eq!((f.input_tokens, f.output_tokens), (Some(15), Some(7)));
+        assert_eq!(
+            (f.route.as_deref(), f.provider.as_deref()),
+            (Some("claude-*"), Some("local"))
+        );
+    }
+}

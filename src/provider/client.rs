@@ -1,0 +1,310 @@
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use http::{HeaderMap, Response};
+use http_body::Body;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
+
+use crate::chat::ChatEvent;
+use crate::convert::{anthropic, openai};
+use crate::error::{ApiError, ErrorKind};
+use crate::llm::Timing;
+use crate::sse::{SseDecoder, SseEvent};
+
+/// A boxed error of the upstream client.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of an upstream response.
+pub type UpstreamBody = BoxBody<Bytes, BoxError>;
+
+/// A request to an upstream.
+pub type UpstreamRequest = http::Request<Full<Bytes>>;
+
+/// The HTTP client providers use: any `Service` from
+/// `http::Request<Full<Bytes>>` to `http::Response<impl Body>`, boxed. The
+/// default ([`HttpClient::hyper`], feature `client`) is hyper-util's pooled
+/// client with rustls.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: BoxCloneSyncService<UpstreamRequest, Response<UpstreamBody>, BoxError>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient").finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// Wraps any HTTP client service.
+    pub fn new<S, B>(service: S) -> Self
+    where
+        S: Service<UpstreamRequest, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let svc = service
+            .map_response(|resp: Response<B>| resp.map(|b| b.map_err(Into::into).boxed()))
+            .map_err(Into::into);
+        Self {
+            inner: BoxCloneSyncService::new(svc),
+        }
+    }
+
+    /// hyper-util's pooled client: HTTP/1.1 and HTTP/2 (ALPN) over rustls
+    /// (ring, webpki roots) or plain TCP, a 10 s connect timeout, idle
+    /// connections kept 90 s. Fails only if the TLS provider supports no
+    /// protocol version.
+    #[cfg(feature = "client")]
+    pub fn hyper() -> Result<Self, BoxError> {
+        use std::time::Duration;
+
+        use hyper_util::client::legacy::Client;
+        use hyper_util::client::legacy::connect::HttpConnector;
+        use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(TokioTimer::new())
+            .build::<_, Full<Bytes>>(connector);
+        Ok(Self::new(client))
+    }
+
+    /// Sends a request.
+    pub(crate) fn send(
+        &self,
+        req: UpstreamRequest,
+    ) -> tower::util::Oneshot<
+        BoxCloneSyncService<UpstreamRequest, Response<UpstreamBody>, BoxError>,
+        UpstreamRequest,
+    > {
+        self.inner.clone().oneshot(req)
+    }
+}
+
+/// The error a client gets when the upstream could not be reached or the
+/// connection failed.
+pub(crate) fn transport_error(err: &BoxError) -> ApiError {
+    let mut message = String::from("upstream connection failed");
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err.as_ref());
+    while let Some(e) = source {
+        message.push_str(": ");
+        message.push_str(&e.to_string());
+        source = e.source();
+        if message.len() > 400 {
+            break;
+        }
+    }
+    let mut e = ApiError::new(ErrorKind::Api, message).mark_upstream();
+    e.status = Some(502);
+    e
+}
+
+/// Reads a whole upstream body, at most `limit` bytes, counting the wait as
+/// upstream time.
+pub(crate) async fn read_body(
+    mut body: UpstreamBody,
+    limit: usize,
+    timing: &Timing,
+) -> Result<Bytes, ApiError> {
+    let start = Instant::now();
+    let mut buf = bytes::BytesMut::new();
+    let result = loop {
+        match body.frame().await {
+            None => break Ok(buf.freeze()),
+            Some(Err(e)) => break Err(transport_error(&e)),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > limit {
+                        break Err(ApiError::api(format!(
+                            "the upstream response is larger than {limit} bytes"
+                        ))
+                        .mark_upstream());
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    };
+    timing.add_upstream(start.elapsed());
+    result
+}
+
+/// The error of a non-2xx upstream response.
+pub(crate) async fn error_response(resp: Response<UpstreamBody>, timing: &Timing) -> ApiError {
+    let (parts, body) = resp.into_parts();
+    let bytes = read_body(body, 1 << 20, timing).await.unwrap_or_default();
+    ApiError::from_upstream_response(parts.status.as_u16(), &parts.headers, &bytes)
+}
+
+/// Upstream response headers worth passing to the client: rate-limit state.
+pub(crate) fn passed_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        if n.starts_with("x-ratelimit-") || n.starts_with("anthropic-ratelimit-") {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// The wire format decoder of an upstream stream.
+// One per stream, never moved after the stream is built.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum StreamDecoder {
+    OpenAi(openai::ChunkDecoder),
+    Anthropic(anthropic::EventDecoder),
+}
+
+impl StreamDecoder {
+    fn push(&mut self, data: &str, out: &mut Vec<ChatEvent>) {
+        match self {
+            StreamDecoder::OpenAi(d) => d.push_data(data, out),
+            StreamDecoder::Anthropic(d) => d.push_data(data, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<ChatEvent>) {
+        match self {
+            StreamDecoder::OpenAi(d) => d.finish(out),
+            StreamDecoder::Anthropic(d) => d.finish(out),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            StreamDecoder::OpenAi(d) => d.is_done(),
+            StreamDecoder::Anthropic(d) => d.is_done(),
+        }
+    }
+}
+
+/// An upstream SSE body decoded into canonical events as it arrives. A body
+/// that fails or ends early ends the stream with an error event. Dropping
+/// the stream drops the body, which closes the upstream connection.
+pub(crate) struct UpstreamEvents {
+    body: Option<UpstreamBody>,
+    sse: SseDecoder,
+    decoder: StreamDecoder,
+    frames: Vec<SseEvent>,
+    events: Vec<ChatEvent>,
+    pending: VecDeque<ChatEvent>,
+    timing: Arc<Timing>,
+    waiting_since: Option<Instant>,
+}
+
+impl UpstreamEvents {
+    pub(crate) fn new(body: UpstreamBody, decoder: StreamDecoder, timing: Arc<Timing>) -> Self {
+        Self {
+            body: Some(body),
+            sse: SseDecoder::new(),
+            decoder,
+            frames: Vec::new(),
+            events: Vec::new(),
+            pending: VecDeque::new(),
+            timing,
+            waiting_since: None,
+        }
+    }
+
+    fn decode_frames(&mut self) {
+        for frame in self.frames.drain(..) {
+            self.decoder.push(&frame.data, &mut self.events);
+        }
+        self.pending.extend(self.events.drain(..));
+    }
+
+    fn end(&mut self, err: Option<ApiError>) {
+        self.body = None;
+        match err {
+            Some(e) if !self.decoder.is_done() => self.pending.push_back(ChatEvent::Error(e)),
+            _ => {
+                if self.sse.finish(&mut self.frames).is_ok() {
+                    self.decode_frames();
+                }
+                self.decoder.finish(&mut self.events);
+                self.pending.extend(self.events.drain(..));
+            }
+        }
+    }
+}
+
+impl Stream for UpstreamEvents {
+    type Item = ChatEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ChatEvent>> {
+        let this = &mut *self;
+        loop {
+            if let Some(ev) = this.pending.pop_front() {
+                return Poll::Ready(Some(ev));
+            }
+            let Some(body) = this.body.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if this.decoder.is_done() {
+                // The message ended: stop reading (dropping the body releases
+                // the connection).
+                this.body = None;
+                continue;
+            }
+            let polled = Pin::new(body).poll_frame(cx);
+            match polled {
+                Poll::Pending => {
+                    this.waiting_since.get_or_insert_with(Instant::now);
+                    return Poll::Pending;
+                }
+                Poll::Ready(_) => {
+                    if let Some(since) = this.waiting_since.take() {
+                        this.timing.add_upstream(since.elapsed());
+                    }
+                }
+            }
+            match polled {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers
+                    };
+                    match this.sse.feed(&data, &mut this.frames) {
+                        Ok(()) => this.decode_frames(),
+                        Err(e) => {
+                            this.decode_frames();
+                            let err = ApiError::api(format!("malformed upstream stream: {e}"))
+                                .mark_upstream();
+                            this.end(Some(err));
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let err = transport_error(&e);
+                    let err = ApiError::api(format!("upstream stream failed: {}", err.message))
+                        .mark_upstream();
+                    this.end(Some(err));
+                }
+                Poll::Ready(None) => this.end(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
