@@ -28,8 +28,11 @@
 
 pub mod auth;
 pub mod chat;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod convert;
 pub mod error;
+pub mod http;
 pub mod llm;
 pub mod metrics;
 pub mod preprocess;

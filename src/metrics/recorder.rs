@@ -198,14 +198,16 @@ impl Tracker {
             tracker: self.clone(),
             id: Arc::from(id),
             inbound,
-            requested_model: requested_model.chars().take(200).collect(),
             start: Instant::now(),
-            state: Mutex::new(RecordState::default()),
+            state: Mutex::new(RecordState {
+                requested_model: requested_model.chars().take(200).collect(),
+                ..RecordState::default()
+            }),
             finished: AtomicBool::new(false),
             span: tracing::info_span!(
                 "llm.request",
                 gen_ai.operation.name = "chat",
-                gen_ai.request.model = %requested_model,
+                gen_ai.request.model = requested_model,
                 gen_ai.provider.name = tracing::field::Empty,
                 gen_ai.response.model = tracing::field::Empty,
                 gen_ai.usage.input_tokens = tracing::field::Empty,
@@ -239,7 +241,7 @@ impl Tracker {
                     InFlight {
                         id: r.id.to_string(),
                         inbound: format_label(r.inbound),
-                        model: r.requested_model.clone(),
+                        model: s.requested_model.clone(),
                         route: s.route.clone(),
                         provider: s.provider.clone(),
                         age_ms: r.start.elapsed().as_millis() as u64,
@@ -265,6 +267,7 @@ impl Tracker {
 
 #[derive(Default)]
 struct RecordState {
+    requested_model: String,
     route: Option<String>,
     provider: Option<String>,
     upstream_model: Option<String>,
@@ -279,7 +282,6 @@ struct RecordInner {
     tracker: Tracker,
     id: Arc<str>,
     inbound: Format,
-    requested_model: String,
     start: Instant,
     state: Mutex<RecordState>,
     finished: AtomicBool,
@@ -325,6 +327,14 @@ impl Recorder {
     /// The request's span.
     pub fn span(&self) -> &Span {
         &self.inner().span
+    }
+
+    /// Records the model the client asked for (when it was not known at
+    /// the start).
+    pub fn set_requested_model(&self, model: &str) {
+        let r = self.inner();
+        r.span.record("gen_ai.request.model", model);
+        lock(&r.state).requested_model = model.chars().take(200).collect();
     }
 
     /// Records the route the model resolved to.
@@ -461,7 +471,7 @@ fn finish(r: &RecordInner, outcome: Outcome, status: u16) -> bool {
     let finished = Finished {
         id: r.id.to_string(),
         inbound,
-        model: r.requested_model.clone(),
+        model: s.requested_model.clone(),
         route: s.route.clone(),
         provider: s.provider.clone(),
         upstream_model: s.upstream_model.clone(),

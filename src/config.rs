@@ -1,0 +1,823 @@
+//! The TOML configuration that builds the whole stack (feature `config`).
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"        # where the example gateway listens
+//! max_body_bytes = 33554432         # request body limit (default 32 MiB)
+//! default_provider = "local"        # unknown models go here (default: 404)
+//!
+//! [auth]
+//! mode = "keys"                     # "open" (default), "keys", "passthrough"
+//! keys = [{ name = "team-a", key = "${GATEWAY_KEY}" }]
+//!
+//! [[providers]]
+//! name = "local"
+//! kind = "openai"                   # "openai" (any OpenAI-compatible), "anthropic", "mock"
+//! base_url = "http://127.0.0.1:9100/v1"
+//! api_keys = ["${OPENAI_API_KEY}"]  # rotated round robin; or passthrough = true
+//! headers = { "x-team" = "search" } # sent on every request
+//! max_tokens_field = "max_tokens"   # for servers without max_completion_tokens
+//! reasoning_models = ["o*", "gpt-5*"]
+//! drop_params = ["seed"]            # parameters this upstream rejects
+//!
+//! [[providers]]
+//! name = "mock"
+//! kind = "mock"
+//! pacing_ms = 20                    # time between stream events
+//!
+//! [[models]]
+//! name = "big"                      # what clients ask for; globs allowed
+//! targets = [{ provider = "local", model = "gpt-4o" }]
+//!
+//! [[models]]
+//! name = "claude-*"
+//! targets = [{ provider = "mock", model = "mock-claude" }]
+//!
+//! [preprocess]
+//! system_prompt = { mode = "prepend", text = "Be concise." }
+//! max_tokens = 8192                 # clamp
+//!
+//! [http]
+//! echo_requested_model = true
+//! reasoning_content = false
+//! ```
+//!
+//! `${NAME}` anywhere in a string is replaced by the environment variable
+//! `NAME` (a missing one is an error; `$${` writes a literal `${`), so
+//! secrets stay out of the file. Unknown keys are errors, to catch typos.
+//!
+//! [`Config::build`] assembles the default stack:
+//!
+//! ```text
+//! HttpLayer ▸ Auth ▸ Resolve ▸ Preprocess ▸ Metrics ▸ Providers
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tower::ServiceBuilder;
+
+use crate::auth::{AuthLayer, AuthMode};
+use crate::chat::MaxTokensField;
+use crate::http::{DEFAULT_MAX_BODY_BYTES, HttpLayer, HttpService};
+use crate::llm::{BoxLlmService, Target};
+use crate::metrics::{MetricsLayer, Tracker};
+use crate::preprocess::{DropParams, Hooks, MaxTokensClamp, Param, PreprocessLayer, SystemPrompt};
+use crate::provider::{AnthropicProvider, HttpClient, MockProvider, OpenAiProvider, Providers};
+use crate::route::{ResolveLayer, Resolver};
+
+/// A configuration error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown keys.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// `${NAME}` names an unset environment variable.
+    #[error("environment variable `{0}` is not set (used as ${{{0}}} in the configuration)")]
+    MissingEnv(String),
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration; see the [module docs](self).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where a server should listen.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The request body limit.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Where models that match nothing go.
+    #[serde(default)]
+    pub default_provider: Option<String>,
+    /// Client authentication.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// The model table.
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    /// Request preprocessing.
+    #[serde(default)]
+    pub preprocess: PreprocessConfig,
+    /// HTTP tier options.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_max_body() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    /// `open`, `keys` or `passthrough`.
+    #[serde(default)]
+    pub mode: AuthModeConfig,
+    /// Gateway keys (`keys` mode).
+    #[serde(default)]
+    pub keys: Vec<GatewayKey>,
+}
+
+/// The auth modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum AuthModeConfig {
+    /// No check.
+    #[default]
+    Open,
+    /// Gateway keys.
+    Keys,
+    /// The client's own provider keys.
+    Passthrough,
+}
+
+/// A gateway key: a bare string, or a name and a key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum GatewayKey {
+    /// Just the key (named `key-<n>`).
+    Bare(String),
+    /// A named key.
+    Named {
+        /// A name for metrics and logs.
+        name: String,
+        /// The key.
+        key: String,
+    },
+}
+
+/// The kinds of provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible Chat Completions API.
+    Openai,
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// The built-in mock.
+    Mock,
+}
+
+/// `[[providers]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ProviderConfig {
+    /// A unique name.
+    pub name: String,
+    /// What it is.
+    pub kind: ProviderKind,
+    /// The API base (`…/v1`); defaults: OpenAI `https://api.openai.com/v1`,
+    /// Anthropic `https://api.anthropic.com/v1`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Keys, rotated round robin.
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    /// Send the client's key instead.
+    #[serde(default)]
+    pub passthrough: bool,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `max_tokens` or `max_completion_tokens` (OpenAI-compatible).
+    #[serde(default)]
+    pub max_tokens_field: Option<String>,
+    /// Upstream models (globs) that reason (OpenAI-compatible).
+    #[serde(default)]
+    pub reasoning_models: Vec<String>,
+    /// Send the system prompt with the `developer` role (OpenAI-compatible).
+    #[serde(default)]
+    pub developer_role: bool,
+    /// Parameters this upstream rejects.
+    #[serde(default)]
+    pub drop_params: Vec<String>,
+    /// Hold streamed tool calls until complete (OpenAI-compatible).
+    #[serde(default)]
+    pub buffer_tool_calls: bool,
+    /// Mock: milliseconds between stream events.
+    #[serde(default)]
+    pub pacing_ms: u64,
+    /// Mock: milliseconds before answering.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Mock: words per text delta.
+    #[serde(default)]
+    pub words_per_event: Option<usize>,
+}
+
+impl ProviderConfig {
+    /// A provider of `kind` named `name`, everything else default.
+    pub fn new(name: impl Into<String>, kind: ProviderKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            base_url: None,
+            api_keys: Vec::new(),
+            passthrough: false,
+            headers: BTreeMap::new(),
+            max_tokens_field: None,
+            reasoning_models: Vec::new(),
+            developer_role: false,
+            drop_params: Vec::new(),
+            buffer_tool_calls: false,
+            pacing_ms: 0,
+            latency_ms: 0,
+            words_per_event: None,
+        }
+    }
+}
+
+/// `[[models]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ModelConfig {
+    /// The name clients use; `*` and `?` make it a pattern.
+    pub name: String,
+    /// The deployments.
+    pub targets: Vec<TargetConfig>,
+}
+
+/// A deployment of a model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TargetConfig {
+    /// A provider's name.
+    pub provider: String,
+    /// The upstream model.
+    pub model: String,
+    /// Relative weight.
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `[preprocess]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PreprocessConfig {
+    /// Set the system prompt.
+    #[serde(default)]
+    pub system_prompt: Option<SystemPromptConfig>,
+    /// Cap `max_tokens`.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    /// Drop parameters, for some providers or models.
+    #[serde(default)]
+    pub drop_params: Vec<DropParamsConfig>,
+}
+
+/// `system_prompt = { mode, text }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SystemPromptConfig {
+    /// `prepend`, `append` or `replace`.
+    pub mode: String,
+    /// The text.
+    pub text: String,
+}
+
+/// `drop_params = [{ params, provider?, model? }]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DropParamsConfig {
+    /// Wire names of the parameters.
+    pub params: Vec<String>,
+    /// Only for this provider.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Only for upstream models matching this glob.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Responses carry the model the client asked for.
+    #[serde(default = "yes")]
+    pub echo_requested_model: bool,
+    /// Thinking from Anthropic upstreams reaches OpenAI clients as
+    /// `reasoning_content`.
+    #[serde(default)]
+    pub reasoning_content: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            echo_requested_model: true,
+            reasoning_content: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The built stack.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Gateway {
+    /// The HTTP service: mount it on a router or serve it with hyper.
+    pub http: HttpService<BoxLlmService>,
+    /// The LLM tier alone, for in-process calls.
+    pub llm: BoxLlmService,
+    /// The request tracker (for a `/stats` route).
+    pub tracker: Tracker,
+    /// Where to listen.
+    pub listen: String,
+}
+
+/// Replaces `${NAME}` with the environment variable `NAME`.
+pub fn interpolate(
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let Some(end) = after.find('}') else {
+                return Err(ConfigError::Parse(
+                    "unclosed `${` in the configuration".into(),
+                ));
+            };
+            let name = &after[..end];
+            let value = env(name).ok_or_else(|| ConfigError::MissingEnv(name.to_owned()))?;
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn interpolate_value(
+    value: &mut toml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::String(s) => *s = interpolate(s, env)?,
+        toml::Value::Array(items) => {
+            for item in items {
+                interpolate_value(item, env)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (_, item) in table.iter_mut() {
+                interpolate_value(item, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Parses TOML, replacing `${NAME}` with environment variables.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_toml_with_env(text, |name| std::env::var(name).ok())
+    }
+
+    /// Parses TOML with a given environment (for tests).
+    pub fn from_toml_with_env(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        // Interpolate string values after parsing, so that a secret holding
+        // TOML syntax cannot change the structure of the file.
+        let mut value: toml::Value =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        interpolate_value(&mut value, &env)?;
+        let config: Config = value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// A gateway on the built-in mock: every model is served by it, auth is
+    /// open. What the example gateway runs without a configuration file.
+    pub fn mock() -> Self {
+        let mock = ProviderConfig {
+            pacing_ms: 15,
+            words_per_event: Some(2),
+            ..ProviderConfig::new("mock", ProviderKind::Mock)
+        };
+        Self {
+            listen: default_listen(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            default_provider: None,
+            auth: AuthConfig::default(),
+            providers: vec![mock],
+            models: vec![ModelConfig {
+                name: "*".into(),
+                targets: vec![TargetConfig {
+                    provider: "mock".into(),
+                    model: "llmgate-mock".into(),
+                    weight: 1,
+                }],
+            }],
+            preprocess: PreprocessConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        for p in &self.providers {
+            if !names.insert(p.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "provider `{}` is defined twice",
+                    p.name
+                )));
+            }
+            if let Some(f) = &p.max_tokens_field {
+                if f != "max_tokens" && f != "max_completion_tokens" {
+                    return Err(ConfigError::Invalid(format!(
+                        "provider `{}`: max_tokens_field must be `max_tokens` or `max_completion_tokens`",
+                        p.name
+                    )));
+                }
+            }
+        }
+        for m in &self.models {
+            if m.targets.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "model `{}` has no targets",
+                    m.name
+                )));
+            }
+            for t in &m.targets {
+                if !names.contains(t.provider.as_str()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "model `{}` names provider `{}`, which is not defined",
+                        m.name, t.provider
+                    )));
+                }
+            }
+        }
+        if let Some(p) = &self.default_provider {
+            if !names.contains(p.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "default_provider `{p}` is not defined"
+                )));
+            }
+        }
+        if self.auth.mode == AuthModeConfig::Keys && self.auth.keys.is_empty() {
+            return Err(ConfigError::Invalid(
+                "auth mode `keys` needs at least one key".into(),
+            ));
+        }
+        if let Some(sp) = &self.preprocess.system_prompt {
+            if !matches!(sp.mode.as_str(), "prepend" | "append" | "replace") {
+                return Err(ConfigError::Invalid(
+                    "system_prompt.mode must be `prepend`, `append` or `replace`".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The names `GET /v1/models` lists: the exact model names.
+    pub fn model_names(&self) -> Vec<String> {
+        self.models
+            .iter()
+            .filter(|m| !m.name.contains(['*', '?']))
+            .map(|m| m.name.clone())
+            .collect()
+    }
+
+    /// Builds the stack with the default HTTP client.
+    pub fn build(&self) -> Result<Gateway, ConfigError> {
+        self.build_with(None)
+    }
+
+    /// Builds the stack; providers use `client` when given.
+    pub fn build_with(&self, client: Option<HttpClient>) -> Result<Gateway, ConfigError> {
+        let providers = self.providers(client)?;
+        let resolver = self.resolver();
+        let tracker = Tracker::new();
+        let llm = BoxLlmService::new(
+            ServiceBuilder::new()
+                .layer(AuthLayer::new(self.auth_mode()))
+                .layer(ResolveLayer::new(resolver))
+                .layer(PreprocessLayer::new(self.hooks()))
+                .layer(MetricsLayer::new(tracker.clone()))
+                .service(providers),
+        );
+        let http = HttpLayer::new()
+            .max_body_bytes(self.max_body_bytes)
+            .models(self.model_names())
+            .tracker(tracker.clone())
+            .echo_requested_model(self.http.echo_requested_model)
+            .reasoning_content(self.http.reasoning_content);
+        Ok(Gateway {
+            http: tower::Layer::layer(&http, llm.clone()),
+            llm,
+            tracker,
+            listen: self.listen.clone(),
+        })
+    }
+
+    fn auth_mode(&self) -> AuthMode {
+        match self.auth.mode {
+            AuthModeConfig::Open => AuthMode::Open,
+            AuthModeConfig::Passthrough => AuthMode::Passthrough,
+            AuthModeConfig::Keys => {
+                AuthMode::keys(self.auth.keys.iter().enumerate().map(|(i, k)| match k {
+                    GatewayKey::Bare(key) => (format!("key-{i}"), key.clone()),
+                    GatewayKey::Named { name, key } => (name.clone(), key.clone()),
+                }))
+            }
+        }
+    }
+
+    fn resolver(&self) -> Resolver {
+        let mut r = Resolver::new();
+        for p in &self.providers {
+            r = r.provider(p.name.clone());
+        }
+        for m in &self.models {
+            let targets = m.targets.iter().map(|t| Target {
+                provider: t.provider.clone(),
+                model: t.model.clone(),
+                weight: t.weight,
+            });
+            r = r.model(m.name.clone(), targets);
+        }
+        if let Some(p) = &self.default_provider {
+            r = r.default_provider(p.clone());
+        }
+        r
+    }
+
+    fn hooks(&self) -> Hooks {
+        let mut hooks = Hooks::new();
+        let pre = &self.preprocess;
+        if let Some(sp) = &pre.system_prompt {
+            hooks = hooks.request(match sp.mode.as_str() {
+                "append" => SystemPrompt::append(sp.text.clone()),
+                "replace" => SystemPrompt::replace(sp.text.clone()),
+                _ => SystemPrompt::prepend(sp.text.clone()),
+            });
+        }
+        if let Some(max) = pre.max_tokens {
+            hooks = hooks.request(MaxTokensClamp::new(max));
+        }
+        for d in &pre.drop_params {
+            let mut hook = DropParams::new(d.params.iter().map(|p| Param::parse(p)));
+            if let Some(p) = &d.provider {
+                hook = hook.for_provider(p.clone());
+            }
+            if let Some(m) = &d.model {
+                hook = hook.for_model(m.clone());
+            }
+            hooks = hooks.request(hook);
+        }
+        hooks
+    }
+
+    fn providers(&self, client: Option<HttpClient>) -> Result<Providers, ConfigError> {
+        let mut providers = Providers::new();
+        let mut shared: Option<HttpClient> = client;
+        let mut client = || -> Result<HttpClient, ConfigError> {
+            if let Some(c) = &shared {
+                return Ok(c.clone());
+            }
+            let c = default_client()?;
+            shared = Some(c.clone());
+            Ok(c)
+        };
+        for p in &self.providers {
+            let invalid = |e: crate::provider::BoxError| {
+                ConfigError::Invalid(format!("provider `{}`: {e}", p.name))
+            };
+            match p.kind {
+                ProviderKind::Mock => {
+                    let mut mock = MockProvider::new()
+                        .pacing(Duration::from_millis(p.pacing_ms))
+                        .latency(Duration::from_millis(p.latency_ms));
+                    if let Some(w) = p.words_per_event {
+                        mock = mock.words_per_event(w);
+                    }
+                    providers = providers.with(p.name.clone(), mock);
+                }
+                ProviderKind::Openai => {
+                    let mut b = OpenAiProvider::builder(
+                        p.name.clone(),
+                        p.base_url
+                            .clone()
+                            .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+                    )
+                    .api_keys(p.api_keys.clone())
+                    .passthrough(p.passthrough)
+                    .reasoning_models(p.reasoning_models.clone())
+                    .drop_params(p.drop_params.iter().map(|d| Param::parse(d)))
+                    .buffer_tool_calls(p.buffer_tool_calls)
+                    .options(
+                        crate::convert::openai::RequestOptions::default()
+                            .developer_role(p.developer_role),
+                    )
+                    .client(client()?);
+                    if let Some(f) = &p.max_tokens_field {
+                        b = b.max_tokens_field(if f == "max_tokens" {
+                            MaxTokensField::MaxTokens
+                        } else {
+                            MaxTokensField::MaxCompletionTokens
+                        });
+                    }
+                    for (k, v) in &p.headers {
+                        b = b.header(k, v);
+                    }
+                    providers = providers.with(p.name.clone(), b.try_build().map_err(invalid)?);
+                }
+                ProviderKind::Anthropic => {
+                    let mut b = AnthropicProvider::builder(
+                        p.name.clone(),
+                        p.base_url
+                            .clone()
+                            .unwrap_or_else(|| "https://api.anthropic.com/v1".into()),
+                    )
+                    .api_keys(p.api_keys.clone())
+                    .passthrough(p.passthrough)
+                    .drop_params(p.drop_params.iter().map(|d| Param::parse(d)))
+                    .client(client()?);
+                    for (k, v) in &p.headers {
+                        b = b.header(k, v);
+                    }
+                    providers = providers.with(p.name.clone(), b.try_build().map_err(invalid)?);
+                }
+            }
+        }
+        Ok(providers)
+    }
+}
+
+#[cfg(feature = "client")]
+fn default_client() -> Result<HttpClient, ConfigError> {
+    HttpClient::hyper()
+        .map_err(|e| ConfigError::Invalid(format!("cannot set up the HTTP client: {e}")))
+}
+
+#[cfg(not(feature = "client"))]
+fn default_client() -> Result<HttpClient, ConfigError> {
+    Err(ConfigError::Invalid(
+        "no HTTP client: enable the `client` feature or pass one to `build_with`".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "KEY" => Some("sk-123".into()),
+            "TRICKY" => Some("\"quoted\" ${NOT_A_VAR}".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn interpolation() {
+        assert_eq!(interpolate("a ${KEY} b", env).unwrap(), "a sk-123 b");
+        assert_eq!(interpolate("$${KEY} $5", env).unwrap(), "${KEY} $5");
+        assert!(
+            matches!(interpolate("${NOPE}", env), Err(ConfigError::MissingEnv(n)) if n == "NOPE")
+        );
+        assert!(interpolate("${KEY", env).is_err());
+    }
+
+    #[test]
+    fn a_full_config_parses_and_builds() {
+        let cfg = Config::from_toml_with_env(
+            r#"
+            listen = "0.0.0.0:9000"
+            default_provider = "local"
+            [auth]
+            mode = "keys"
+            keys = ["${KEY}", { name = "ci", key = "${TRICKY}" }]
+            [[providers]]
+            name = "local"
+            kind = "openai"
+            base_url = "http://127.0.0.1:9100/v1"
+            api_keys = ["${KEY}"]
+            max_tokens_field = "max_tokens"
+            headers = { "x-team" = "a" }
+            [[providers]]
+            name = "claude"
+            kind = "anthropic"
+            passthrough = true
+            [[providers]]
+            name = "mock"
+            kind = "mock"
+            [[models]]
+            name = "big"
+            targets = [{ provider = "local", model = "gpt-4o", weight = 3 }]
+            [[models]]
+            name = "claude-*"
+            targets = [{ provider = "claude", model = "claude-sonnet-4-5" }]
+            [preprocess]
+            system_prompt = { mode = "append", text = "Be brief." }
+            max_tokens = 4096
+            drop_params = [{ params = ["seed"], provider = "local" }]
+            "#,
+            env,
+        )
+        .unwrap();
+        assert_eq!(cfg.providers[0].api_keys, ["sk-123"]);
+        // A secret's own `${` is not interpolated again.
+        assert!(
+            matches!(&cfg.auth.keys[1], GatewayKey::Named { key, .. } if key == "\"quoted\" ${NOT_A_VAR}")
+        );
+        assert_eq!(cfg.model_names(), ["big"]);
+        assert_eq!(cfg.models[0].targets[0].weight, 3);
+        let gw = cfg.build().unwrap();
+        assert_eq!(gw.listen, "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        let bad = |toml: &str| {
+            Config::from_toml_with_env(toml, env)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad("lisen = 1").contains("unknown field"));
+        assert!(
+            bad("[[models]]\nname='x'\ntargets=[{provider='p', model='m'}]")
+                .contains("not defined")
+        );
+        assert!(bad("[auth]\nmode='keys'").contains("at least one key"));
+        assert!(
+            bad("[[providers]]\nname='a'\nkind='mock'\n[[providers]]\nname='a'\nkind='mock'")
+                .contains("twice")
+        );
+        assert!(bad("[[providers]]\nname='a'\nkind='gemini'").contains("unknown variant"));
+        assert!(bad("[auth]\nmode='keys'\nkeys=['${MISSING}']").contains("MISSING"));
+    }
+
+    #[test]
+    fn the_mock_config_is_valid() {
+        let cfg = Config::mock();
+        assert_eq!(cfg.providers.len(), 1);
+        cfg.build().unwrap();
+    }
+}

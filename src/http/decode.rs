@@ -1,0 +1,255 @@
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, Method};
+use http_body::Body;
+use http_body_util::BodyExt;
+
+use crate::Format;
+use crate::chat::ChatRequest;
+use crate::convert::{anthropic, openai};
+use crate::error::{ApiError, ErrorKind};
+use crate::llm::{Operation, Secret};
+use crate::provider::BoxError;
+use crate::wire;
+
+pub(super) enum Endpoint {
+    Call(Format, Operation),
+    Models(Format),
+}
+
+/// The format of a request that did not say: Anthropic clients send
+/// `anthropic-version`.
+fn guess_format(headers: &HeaderMap) -> Format {
+    if headers.contains_key("anthropic-version") {
+        Format::Anthropic
+    } else {
+        Format::OpenAi
+    }
+}
+
+pub(super) fn endpoint(
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Endpoint, (Format, ApiError)> {
+    let path = path.trim_end_matches('/');
+    let (format, operation, expected) = match path {
+        "/v1/messages" => (Format::Anthropic, Some(Operation::Chat), Method::POST),
+        "/v1/messages/count_tokens" => (
+            Format::Anthropic,
+            Some(Operation::CountTokens),
+            Method::POST,
+        ),
+        "/v1/chat/completions" => (Format::OpenAi, Some(Operation::Chat), Method::POST),
+        "/v1/models" => (guess_format(headers), None, Method::GET),
+        _ => {
+            let format = guess_format(headers);
+            return Err((
+                format,
+                ApiError::new(ErrorKind::NotFound, format!("no route for {method} {path}")),
+            ));
+        }
+    };
+    if *method != expected {
+        let mut err = ApiError::invalid_request(format!("{path} accepts {expected}, not {method}"));
+        err.status = Some(405);
+        return Err((format, err));
+    }
+    Ok(match operation {
+        Some(op) => Endpoint::Call(format, op),
+        None => Endpoint::Models(format),
+    })
+}
+
+/// The client's credential: `x-api-key`, else `Authorization: Bearer`.
+pub(super) fn credential(headers: &HeaderMap) -> Option<Secret> {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        let key = key.trim();
+        if !key.is_empty() {
+            return Some(Secret::new(key));
+        }
+    }
+    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = auth.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| Secret::new(token))
+}
+
+/// Client headers that an Anthropic upstream receives.
+pub(super) fn forward_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in ["anthropic-version", "anthropic-beta"] {
+        for value in headers.get_all(name) {
+            out.append(name, value.clone());
+        }
+    }
+    out
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::invalid_request(message)
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorKind::RequestTooLarge,
+        format!("the request body exceeds the limit of {limit} bytes"),
+    )
+}
+
+/// Reads, checks and decodes a request body into the canonical model.
+pub(super) async fn request<B>(
+    format: Format,
+    operation: Operation,
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<ChatRequest, ApiError>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    if let Some(ct) = headers.get(CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if !(essence == "application/json" || essence.ends_with("+json") || essence.is_empty()) {
+            let mut err = invalid(format!(
+                "the request body must be JSON (content-type: application/json), not `{essence}`"
+            ));
+            err.status = Some(415);
+            return Err(err);
+        }
+    }
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let bytes = read(body, limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid("the request body is empty; send a JSON object"));
+    }
+    let chat = match format {
+        Format::Anthropic => {
+            let req: wire::anthropic::MessagesRequest = parse(&bytes)?;
+            if operation == Operation::Chat && req.max_tokens.is_none() {
+                return Err(invalid("max_tokens: Field required").with_param("max_tokens"));
+            }
+            anthropic::request_from_wire(req)?
+        }
+        Format::OpenAi => openai::request_from_wire(parse(&bytes)?)?,
+    };
+    if chat.messages.is_empty() {
+        return Err(invalid("messages: at least one message is required").with_param("messages"));
+    }
+    if chat.model.is_empty() {
+        return Err(invalid("model: a model name is required").with_param("model"));
+    }
+    Ok(chat)
+}
+
+async fn read<B>(body: B, limit: usize) -> Result<bytes::Bytes, ApiError>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let mut body = Box::pin(body);
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let e: BoxError = e.into();
+            invalid(format!("could not read the request body: {e}"))
+        })?;
+        if let Ok(mut data) = frame.into_data() {
+            use bytes::Buf;
+            if buf.len() + data.remaining() > limit {
+                return Err(too_large(limit));
+            }
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                let n = chunk.len();
+                buf.extend_from_slice(chunk);
+                data.advance(n);
+            }
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Parses JSON, naming the path of the offending field on error.
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            invalid(format!("invalid request body: {inner}"))
+        } else {
+            invalid(format!("{path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| invalid(format!("invalid request body: {e}")))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_from_either_header() {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, "Bearer sk-1".parse().unwrap());
+        assert_eq!(credential(&h).unwrap().expose(), "sk-1");
+        h.insert("x-api-key", "sk-2".parse().unwrap());
+        assert_eq!(credential(&h).unwrap().expose(), "sk-2");
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(credential(&h).is_none());
+        h.insert(AUTHORIZATION, "bearer ".parse().unwrap());
+        assert!(credential(&h).is_none());
+    }
+
+    #[test]
+    fn routes_and_methods() {
+        let h = HeaderMap::new();
+        assert!(matches!(
+            endpoint(&Method::POST, "/v1/messages", &h),
+            Ok(Endpoint::Call(Format::Anthropic, Operation::Chat))
+        ));
+        assert!(matches!(
+            endpoint(&Method::POST, "/v1/chat/completions/", &h),
+            Ok(Endpoint::Call(Format::OpenAi, Operation::Chat))
+        ));
+        let Err((_, e)) = endpoint(&Method::GET, "/v1/messages", &h) else {
+            panic!()
+        };
+        assert_eq!(e.anthropic_status(), 405);
+        let Err((f, e)) = endpoint(&Method::GET, "/nope", &h) else {
+            panic!()
+        };
+        assert_eq!((f, e.kind), (Format::OpenAi, ErrorKind::NotFound));
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let err = parse::<wire::openai::ChatCompletionRequest>(
+            br#"{"model":"m","messages":[{"role":"user","content":5}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.starts_with("messages[0].content:"),
+            "{}",
+            err.message
+        );
+        let err = parse::<wire::openai::ChatCompletionRequest>(b"{\"model\":").unwrap_err();
+        assert!(err.message.contains("EOF"), "{}", err.message);
+        let err = parse::<wire::openai::ChatCompletionRequest>(br#"{"model":"m","messages":[]} x"#)
+            .unwrap_err();
+        assert!(err.message.contains("trailing"), "{}", err.message);
+    }
+}

@@ -1,0 +1,464 @@
+//! The HTTP tier: an LLM-tier service served over HTTP, in both wire formats.
+//!
+//! [`HttpLayer`] turns any `Service<LlmRequest, Response = LlmResponse,
+//! Error = ApiError>` into a `Service<http::Request<B>>` that hyper serves
+//! directly and axum mounts with `route_service`:
+//!
+//! | route | format |
+//! |---|---|
+//! | `POST /v1/messages` | Anthropic Messages |
+//! | `POST /v1/messages/count_tokens` | Anthropic token counting |
+//! | `POST /v1/chat/completions` | OpenAI Chat Completions |
+//! | `GET /v1/models` | the configured model names, in the Anthropic shape when the request carries `anthropic-version`, else the OpenAI shape |
+//!
+//! On the way in it checks the body (a size limit, default 32 MiB; a JSON
+//! content type when one is given; valid JSON of the right shape, with the
+//! path of the offending field in the message), decodes it into the canonical
+//! model, and reads the client's credential (`x-api-key` or `Authorization:
+//! Bearer`) and the `anthropic-version`/`anthropic-beta` headers into the
+//! request context. On the way out it writes complete responses as JSON and
+//! streams as server-sent events in the client's format, each event as soon
+//! as it arrives (events that are already waiting go out in one write). The
+//! response carries the model name the client asked for.
+//!
+//! Every error is mapped once, to the client's format and status
+//! (conversion-spec §4), with `retry-after`/`retry-after-ms` kept and
+//! `x-should-retry: false` on errors retrying cannot fix (billing, quota). An
+//! error before the stream starts is a JSON error response with its status,
+//! never a `200` event stream; after it started, a terminal error event; a
+//! stream that ends without its last event gets one.
+//!
+//! Every response carries the request id (`request-id` for Anthropic
+//! clients, `x-request-id` for OpenAI ones) and the gateway's own time so far
+//! in `x-llmgate-overhead-ms` (for a stream: up to the headers).
+//!
+//! ```
+//! use llmgate::http::HttpLayer;
+//! use llmgate::provider::MockProvider;
+//! use llmgate::route::{ResolveLayer, Resolver};
+//! use llmgate::provider::Providers;
+//! use llmgate::llm::Target;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let gateway = ServiceBuilder::new()
+//!     .layer(HttpLayer::new())
+//!     .layer(ResolveLayer::new(Resolver::new().pattern("*", [Target::new("mock", "mock-1")])))
+//!     .service(Providers::new().with("mock", MockProvider::new()));
+//!
+//! let req = http::Request::post("/v1/chat/completions")
+//!     .header("content-type", "application/json")
+//!     .body(http_body_util::Full::new(bytes::Bytes::from(
+//!         r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+//!     )))
+//!     .unwrap();
+//! let resp = gateway.oneshot(req).await.unwrap();
+//! assert_eq!(resp.status(), 200);
+//! assert!(resp.headers().contains_key("x-request-id"));
+//! # });
+//! ```
+
+mod body;
+mod decode;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use http_body::Body;
+use serde::Serialize;
+use tower::{Layer, Service, ServiceExt};
+
+pub use body::ResponseBody;
+
+use crate::Format;
+use crate::convert::{anthropic, openai};
+use crate::error::{ApiError, ErrorKind};
+use crate::llm::{LlmBody, LlmRequest, LlmResponse, RequestContext, Timing};
+use crate::metrics::{Outcome, Recorder, Tracker};
+use crate::provider::BoxError;
+
+/// The default request body limit: 32 MiB, as the Anthropic API.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
+
+/// The response header with the gateway's own time, in milliseconds.
+pub const OVERHEAD_HEADER: &str = "x-llmgate-overhead-ms";
+
+#[derive(Debug, Clone)]
+struct HttpConfig {
+    max_body_bytes: usize,
+    models: Vec<String>,
+    tracker: Option<Tracker>,
+    echo_model: bool,
+    reasoning_content: bool,
+}
+
+/// Serves an LLM-tier service over HTTP; see the [module docs](self).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct HttpLayer {
+    cfg: Arc<HttpConfig>,
+}
+
+impl Default for HttpLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpLayer {
+    /// The HTTP tier with the default body limit, no model list and no
+    /// tracker.
+    pub fn new() -> Self {
+        Self {
+            cfg: Arc::new(HttpConfig {
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                models: Vec::new(),
+                tracker: None,
+                echo_model: true,
+                reasoning_content: false,
+            }),
+        }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut HttpConfig)) -> Self {
+        f(Arc::make_mut(&mut self.cfg));
+        self
+    }
+
+    /// The largest request body accepted (413 beyond).
+    pub fn max_body_bytes(self, bytes: usize) -> Self {
+        self.with(|c| c.max_body_bytes = bytes)
+    }
+
+    /// The model names `GET /v1/models` lists.
+    pub fn models<I: IntoIterator<Item = S>, S: Into<String>>(self, names: I) -> Self {
+        self.with(|c| c.models = names.into_iter().map(Into::into).collect())
+    }
+
+    /// Records every request, including the ones refused before they reach
+    /// the LLM tier, in `tracker`.
+    pub fn tracker(self, tracker: Tracker) -> Self {
+        self.with(|c| c.tracker = Some(tracker))
+    }
+
+    /// Whether responses carry the model the client asked for (default) or
+    /// the one the upstream reported.
+    pub fn echo_requested_model(self, yes: bool) -> Self {
+        self.with(|c| c.echo_model = yes)
+    }
+
+    /// Send thinking from Anthropic upstreams to OpenAI clients as the
+    /// non-standard `reasoning_content` (default off).
+    pub fn reasoning_content(self, yes: bool) -> Self {
+        self.with(|c| c.reasoning_content = yes)
+    }
+}
+
+impl<S> Layer<S> for HttpLayer {
+    type Service = HttpService<S>;
+
+    fn layer(&self, inner: S) -> HttpService<S> {
+        HttpService {
+            inner,
+            cfg: self.cfg.clone(),
+        }
+    }
+}
+
+/// The service of [`HttpLayer`].
+#[derive(Debug, Clone)]
+pub struct HttpService<S> {
+    inner: S,
+    cfg: Arc<HttpConfig>,
+}
+
+impl<S> HttpService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// The future of [`HttpService`].
+pub type HttpFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+impl<S, B> Service<http::Request<B>> for HttpService<S>
+where
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = HttpFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Readiness is checked per request (`oneshot`), so that an inner
+        // service that is not ready becomes an error response, not a stall.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> HttpFuture {
+        let inner = self.inner.clone();
+        let cfg = self.cfg.clone();
+        Box::pin(async move { Ok(handle(inner, cfg, req).await) })
+    }
+}
+
+async fn handle<S, B>(
+    inner: S,
+    cfg: Arc<HttpConfig>,
+    req: http::Request<B>,
+) -> Response<ResponseBody>
+where
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let timing = Arc::new(Timing::new());
+    let (parts, body) = req.into_parts();
+    let endpoint = match decode::endpoint(&parts.method, parts.uri.path(), &parts.headers) {
+        Ok(e) => e,
+        Err((format, err)) => return error_response(format, &err, None, &timing),
+    };
+    let (format, operation) = match endpoint {
+        decode::Endpoint::Models(format) => return models_response(format, &cfg.models),
+        decode::Endpoint::Call(format, operation) => (format, operation),
+    };
+    let id = crate::convert::random_id("req_");
+    let recorder = cfg.tracker.as_ref().map(|t| t.start(&id, format, ""));
+    let fail = |err: ApiError| {
+        let resp = error_response(format, &err, Some(&id), &timing);
+        if let Some(r) = &recorder {
+            r.finish(Outcome::of_error(&err), resp.status().as_u16());
+        }
+        resp
+    };
+    let chat =
+        match decode::request(format, operation, &parts.headers, body, cfg.max_body_bytes).await {
+            Ok(chat) => chat,
+            Err(err) => return fail(err),
+        };
+    let mut ctx = RequestContext::new(format, chat.model.clone());
+    ctx.id = id.clone();
+    ctx.operation = operation;
+    ctx.client_key = decode::credential(&parts.headers);
+    ctx.forward_headers = decode::forward_headers(&parts.headers);
+    ctx.timing = timing.clone();
+    if let Some(r) = &recorder {
+        r.set_requested_model(&chat.model);
+        ctx.recorder = Some(r.clone());
+    }
+    let requested_model = chat.model.clone();
+    let include_usage = chat.include_usage == Some(true);
+    let span = recorder.as_ref().map(|r| r.span().clone());
+    let call = inner.oneshot(LlmRequest { chat, ctx });
+    let result = match span {
+        Some(span) => tracing::Instrument::instrument(call, span).await,
+        None => call.await,
+    };
+    let overhead = timing.overhead();
+    if let Some(r) = &recorder {
+        r.set_overhead(overhead);
+    }
+    let resp = match result {
+        Ok(resp) => {
+            let echo = cfg.echo_model.then_some(requested_model);
+            success_response(
+                format,
+                resp,
+                echo,
+                include_usage,
+                cfg.reasoning_content,
+                recorder.clone(),
+            )
+        }
+        Err(err) => return fail(err),
+    };
+    finish_headers(resp, format, &id, &timing)
+}
+
+fn finish_headers(
+    mut resp: Response<ResponseBody>,
+    format: Format,
+    id: &str,
+    timing: &Timing,
+) -> Response<ResponseBody> {
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::try_from(id) {
+        headers.insert(request_id_header(format), v);
+    }
+    let overhead_ms = timing.overhead().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::try_from(format!("{overhead_ms:.3}")) {
+        headers.insert(HeaderName::from_static(OVERHEAD_HEADER), v);
+    }
+    resp
+}
+
+fn request_id_header(format: Format) -> HeaderName {
+    match format {
+        Format::Anthropic => HeaderName::from_static("request-id"),
+        Format::OpenAi => HeaderName::from_static("x-request-id"),
+    }
+}
+
+fn json_response<T: Serialize>(status: u16, value: &T) -> Response<ResponseBody> {
+    let (status, bytes) = match serde_json::to_vec(value) {
+        Ok(b) => (status, b),
+        // Serialising our own types cannot fail; answer something valid anyway.
+        Err(_) => (
+            500,
+            br#"{"error":{"message":"response encoding failed","type":"server_error"}}"#.to_vec(),
+        ),
+    };
+    let mut resp = Response::new(ResponseBody::full(Bytes::from(bytes)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// The error response a client of `format` gets for `err`.
+pub fn error_response(
+    format: Format,
+    err: &ApiError,
+    id: Option<&str>,
+    timing: &Timing,
+) -> Response<ResponseBody> {
+    let mut resp = match format {
+        Format::Anthropic => {
+            let (status, body) = err.to_anthropic(id);
+            json_response(status, &body)
+        }
+        Format::OpenAi => {
+            let (status, body) = err.to_openai();
+            json_response(status, &body)
+        }
+    };
+    let headers = resp.headers_mut();
+    for (name, value) in err.retry_after_headers() {
+        headers.insert(name, value);
+    }
+    if err.kind == ErrorKind::Billing {
+        headers.insert("x-should-retry", HeaderValue::from_static("false"));
+    }
+    match id {
+        Some(id) => finish_headers(resp, format, id, timing),
+        None => resp,
+    }
+}
+
+fn success_response(
+    format: Format,
+    resp: LlmResponse,
+    echo_model: Option<String>,
+    include_usage: bool,
+    reasoning_content: bool,
+    recorder: Option<Recorder>,
+) -> Response<ResponseBody> {
+    let LlmResponse { body, headers } = resp;
+    let mut out = match body {
+        LlmBody::Complete(mut r) => {
+            if let Some(model) = echo_model {
+                r.model = model;
+            }
+            if let Some(rec) = &recorder {
+                rec.usage(&r.usage);
+                rec.finish(Outcome::Success, 200);
+            }
+            match format {
+                Format::Anthropic => json_response(200, &anthropic::response_to_wire(r)),
+                Format::OpenAi => {
+                    let opts =
+                        openai::ResponseOptions::default().reasoning_content(reasoning_content);
+                    json_response(200, &openai::response_to_wire(r, &opts))
+                }
+            }
+        }
+        LlmBody::TokenCount(n) => {
+            if let Some(rec) = &recorder {
+                rec.finish(Outcome::Success, 200);
+            }
+            json_response(200, &serde_json::json!({ "input_tokens": n }))
+        }
+        LlmBody::Stream(stream) => {
+            if let Some(rec) = &recorder {
+                rec.set_streaming();
+            }
+            let encoder = match format {
+                Format::Anthropic => {
+                    body::Encoder::Anthropic(anthropic::EventEncoder::new(stream.origin()))
+                }
+                Format::OpenAi => body::Encoder::OpenAi(openai::ChunkEncoder::new(
+                    openai::EncoderOptions::default()
+                        .include_usage(include_usage)
+                        .reasoning_content(reasoning_content),
+                    stream.origin(),
+                )),
+            };
+            let mut resp = Response::new(ResponseBody::sse(stream, encoder, echo_model, recorder));
+            let h = resp.headers_mut();
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream; charset=utf-8"),
+            );
+            h.insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache"),
+            );
+            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+            resp
+        }
+    };
+    for (name, value) in &headers {
+        out.headers_mut().append(name.clone(), value.clone());
+    }
+    out
+}
+
+fn models_response(format: Format, models: &[String]) -> Response<ResponseBody> {
+    match format {
+        Format::Anthropic => {
+            let data: Vec<serde_json::Value> = models
+                .iter()
+                .map(|m| {
+                    serde_json::json!({"type": "model", "id": m, "display_name": m,
+                                       "created_at": "2025-01-01T00:00:00Z"})
+                })
+                .collect();
+            json_response(
+                200,
+                &serde_json::json!({"data": data, "has_more": false,
+                    "first_id": models.first(), "last_id": models.last()}),
+            )
+        }
+        Format::OpenAi => {
+            let data: Vec<serde_json::Value> = models
+                .iter()
+                .map(|m| serde_json::json!({"id": m, "object": "model", "created": 0, "owned_by": "llmgate"}))
+                .collect();
+            json_response(200, &serde_json::json!({"object": "list", "data": data}))
+        }
+    }
+}
