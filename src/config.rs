@@ -488,13 +488,14 @@ impl Config {
                     p.name
                 )));
             }
-            if let Some(f) = &p.max_tokens_field {
-                if f != "max_tokens" && f != "max_completion_tokens" {
-                    return Err(ConfigError::Invalid(format!(
-                        "provider `{}`: max_tokens_field must be `max_tokens` or `max_completion_tokens`",
-                        p.name
-                    )));
-                }
+            if let Some(f) = &p.max_tokens_field
+                && f != "max_tokens"
+                && f != "max_completion_tokens"
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "provider `{}`: max_tokens_field must be `max_tokens` or `max_completion_tokens`",
+                    p.name
+                )));
             }
         }
         for m in &self.models {
@@ -513,24 +514,24 @@ impl Config {
                 }
             }
         }
-        if let Some(p) = &self.default_provider {
-            if !names.contains(p.as_str()) {
-                return Err(ConfigError::Invalid(format!(
-                    "default_provider `{p}` is not defined"
-                )));
-            }
+        if let Some(p) = &self.default_provider
+            && !names.contains(p.as_str())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "default_provider `{p}` is not defined"
+            )));
         }
         if self.auth.mode == AuthModeConfig::Keys && self.auth.keys.is_empty() {
             return Err(ConfigError::Invalid(
                 "auth mode `keys` needs at least one key".into(),
             ));
         }
-        if let Some(sp) = &self.preprocess.system_prompt {
-            if !matches!(sp.mode.as_str(), "prepend" | "append" | "replace") {
-                return Err(ConfigError::Invalid(
-                    "system_prompt.mode must be `prepend`, `append` or `replace`".into(),
-                ));
-            }
+        if let Some(sp) = &self.preprocess.system_prompt
+            && !matches!(sp.mode.as_str(), "prepend" | "append" | "replace")
+        {
+            return Err(ConfigError::Invalid(
+                "system_prompt.mode must be `prepend`, `append` or `replace`".into(),
+            ));
         }
         Ok(())
     }

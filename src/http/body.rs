@@ -38,6 +38,8 @@ impl std::fmt::Debug for ResponseBody {
     }
 }
 
+// Boxed inside `SseBody` already; one per stream.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Encoder {
     Anthropic(anthropic::EventEncoder),
     OpenAi(openai::ChunkEncoder),
