@@ -238,16 +238,29 @@ where
 {
     let timing = Arc::new(Timing::new());
     let (parts, body) = req.into_parts();
+    let id = crate::convert::random_id("req_");
+    // Every request that reaches the HTTP tier is recorded, whatever it asks.
+    let start = |format: Format| cfg.tracker.as_ref().map(|t| t.start(&id, format, ""));
     let endpoint = match decode::endpoint(&parts.method, parts.uri.path(), &parts.headers) {
         Ok(e) => e,
-        Err((format, err)) => return error_response(format, &err, None, &timing),
+        Err((format, err)) => {
+            let resp = error_response(format, &err, Some(&id), &timing);
+            if let Some(r) = start(format) {
+                r.finish(Outcome::of_error(&err), resp.status().as_u16());
+            }
+            return resp;
+        }
     };
     let (format, operation) = match endpoint {
-        decode::Endpoint::Models(format) => return models_response(format, &cfg.models),
+        decode::Endpoint::Models(format) => {
+            if let Some(r) = start(format) {
+                r.finish(Outcome::Success, 200);
+            }
+            return finish_headers(models_response(format, &cfg.models), format, &id, &timing);
+        }
         decode::Endpoint::Call(format, operation) => (format, operation),
     };
-    let id = crate::convert::random_id("req_");
-    let recorder = cfg.tracker.as_ref().map(|t| t.start(&id, format, ""));
+    let recorder = start(format);
     let fail = |err: ApiError| {
         let resp = error_response(format, &err, Some(&id), &timing);
         if let Some(r) = &recorder {

@@ -4,4 +4,6 @@
 mod checklist;
 mod common;
 mod fixtures;
+mod pipeline;
 mod props;
+mod support;
