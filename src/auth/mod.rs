@@ -1,7 +1,8 @@
 //! Client authentication and provider keys.
 //!
 //! [`AuthLayer`] decides whether a client may use the gateway, from the
-//! credential the HTTP tier read into [`RequestContext::client_key`]
+//! credential the HTTP tier read into
+//! [`RequestContext::client_key`](crate::llm::RequestContext::client_key)
 //! (`x-api-key` or `Authorization: Bearer`):
 //!
 //! - [`AuthMode::Keys`]: the credential must be one of the gateway's keys

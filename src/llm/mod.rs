@@ -3,7 +3,7 @@
 //! An [`LlmRequest`] is a canonical [`ChatRequest`] and its
 //! [`RequestContext`] (who asked, in which format, for which model, where it
 //! was routed, how long it has taken). An [`LlmResponse`] is a complete
-//! [`ChatResponse`], a stream of [`ChatEvent`]s, or a token count. Every
+//! [`ChatResponse`], a stream of [`ChatEvent`](crate::chat::ChatEvent)s, or a token count. Every
 //! layer of the LLM tier is a `Service<LlmRequest, Response = LlmResponse,
 //! Error = ApiError>`: an error is already the error the client gets.
 

@@ -13,7 +13,7 @@
 //! rustls by default (feature `client`), or any `tower::Service` over
 //! `http::Request<Full<Bytes>>`.
 //!
-//! A provider's own keys rotate through a [`KeyPool`](crate::auth::KeyPool);
+//! A provider's own keys rotate through a [`crate::auth::KeyPool`];
 //! a provider configured for passthrough sends the client's key instead (and
 //! refuses a request that has none with a 401).
 //!
