@@ -198,3 +198,112 @@ impl Stream for RecordedStream {
         polled
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Format;
+    use crate::chat::{BlockDelta, ChatRequest, Message, Part, Role, Usage};
+    use crate::llm::EventStream;
+    use crate::wire::Map;
+    use tower::{ServiceExt, service_fn};
+
+    fn events(last: ChatEvent) -> Vec<ChatEvent> {
+        vec![
+            ChatEvent::MessageStart {
+                id: "m".into(),
+                model: "x".into(),
+                usage: Usage {
+                    input_tokens: Some(5),
+                    ..Usage::default()
+                },
+                extra: Map::new(),
+            },
+            ChatEvent::BlockStart {
+                index: 0,
+                part: Part::text(""),
+            },
+            ChatEvent::BlockDelta {
+                index: 0,
+                delta: BlockDelta::Text("hi".into()),
+            },
+            ChatEvent::BlockStop { index: 0 },
+            ChatEvent::MessageDelta {
+                stop_reason: None,
+                stop_sequence: None,
+                usage: Usage {
+                    output_tokens: Some(2),
+                    ..Usage::default()
+                },
+                extra: Map::new(),
+            },
+            last,
+        ]
+    }
+
+    async fn run(tracker: &Tracker, body: Vec<ChatEvent>, read: usize) {
+        let svc =
+            MetricsLayer::new(tracker.clone()).layer(service_fn(move |_req: LlmRequest| {
+                let body = body.clone();
+                async move {
+                    Ok::<_, ApiError>(LlmResponse::stream(EventStream::from_events(body, None)))
+                }
+            }));
+        let req = LlmRequest::new(
+            ChatRequest::new("m", vec![Message::text(Role::User, "x")]),
+            Format::Anthropic,
+        );
+        let resp = svc.oneshot(req).await.unwrap();
+        let LlmBody::Stream(mut s) = resp.body else {
+            panic!()
+        };
+        for _ in 0..read {
+            if std::future::poll_fn(|cx| Pin::new(&mut s).poll_next(cx))
+                .await
+                .is_none()
+            {
+                break;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn streams_end_in_one_outcome_each() {
+        let tracker = Tracker::new();
+        run(&tracker, events(ChatEvent::MessageStop), usize::MAX).await;
+        run(
+            &tracker,
+            events(ChatEvent::Error(ApiError::api("cut").mark_upstream())),
+            usize::MAX,
+        )
+        .await;
+        run(&tracker, events(ChatEvent::MessageStop), 2).await; // the client left early
+        let t = tracker.snapshot().totals;
+        assert_eq!(
+            (t.started, t.success, t.upstream_error, t.client_disconnect),
+            (3, 1, 1, 1)
+        );
+        let done = &tracker.snapshot().recent[2];
+        assert_eq!((done.input_tokens, done.output_tokens), (Some(5), Some(2)));
+        assert!(done.ttft_ms.is_some());
+    }
+
+    #[tokio::test]
+    async fn errors_are_recorded_by_origin() {
+        let tracker = Tracker::new();
+        for err in [
+            ApiError::invalid_request("bad"),
+            ApiError::from_upstream(500, b""),
+        ] {
+            let svc =
+                MetricsLayer::new(tracker.clone()).layer(service_fn(move |_req: LlmRequest| {
+                    let err = err.clone();
+                    async move { Err::<LlmResponse, _>(err) }
+                }));
+            let req = LlmRequest::new(ChatRequest::new("m", vec![]), Format::OpenAi);
+            assert!(svc.oneshot(req).await.is_err());
+        }
+        let t = tracker.snapshot().totals;
+        assert_eq!((t.gateway_error, t.upstream_error), (1, 1));
+    }
+}

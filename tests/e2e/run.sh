@@ -19,11 +19,14 @@ LOG=target/e2e-gateway.log
 target/debug/examples/gateway --config tests/e2e/gateway.toml --listen "127.0.0.1:$LLMGATE_E2E_PORT" >"$LOG" 2>&1 &
 GW=$!
 trap 'kill $GW 2>/dev/null || true' EXIT
+healthy() {
+  python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" "$LLMGATE_E2E_URL/health" >/dev/null 2>&1
+}
 for _ in $(seq 1 100); do
-  if curl -fsS "$LLMGATE_E2E_URL/health" >/dev/null 2>&1; then break; fi
+  if healthy; then break; fi
   if ! kill -0 $GW 2>/dev/null; then echo "the gateway exited:"; cat "$LOG"; exit 1; fi
   sleep 0.1
 done
-curl -fsS "$LLMGATE_E2E_URL/health" >/dev/null || { echo "the gateway did not start:"; cat "$LOG"; exit 1; }
+healthy || { echo "the gateway did not start:"; cat "$LOG"; exit 1; }
 
 "$VENV/bin/pytest" -q tests/e2e "$@"

@@ -714,3 +714,47 @@ async fn count_tokens_is_estimated_for_openai_upstreams_and_forwarded_to_anthrop
     assert_eq!(sent.path, "/v1/messages/count_tokens");
     assert!(sent.body.get("max_tokens").is_none());
 }
+
+#[tokio::test]
+async fn a_provider_key_that_got_a_429_is_skipped_for_a_while() {
+    let up = Upstream::start(|r| {
+        if r.headers["authorization"] == "Bearer prov-key-1" {
+            Reply::json(
+                429,
+                r#"{"error":{"message":"slow down","type":"requests"}}"#,
+            )
+            .header("retry-after", "60")
+        } else {
+            Reply::json(200, fixture("openai_nonstream_parallel_tool_calls.json"))
+        }
+    })
+    .await;
+    let gw = gateway(OPENAI_UPSTREAM, Some(&up)).await;
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(
+                gw.post("/v1/messages", &[], &anthropic_request("big", false))
+                    .await
+                    .status,
+            );
+        }
+        v
+    };
+    // key 1 fails once, then rests: every later request uses key 2.
+    assert_eq!(statuses, [429, 200, 200, 200]);
+    let keys: Vec<String> = up
+        .requests()
+        .iter()
+        .map(|r| r.headers["authorization"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "Bearer prov-key-1",
+            "Bearer prov-key-2",
+            "Bearer prov-key-2",
+            "Bearer prov-key-2"
+        ]
+    );
+}
