@@ -41,14 +41,54 @@
 //! reasoning_content = false
 //! ```
 //!
+//! Resilience (every key optional; the values shown are the defaults):
+//!
+//! ```toml
+//! [[models]]
+//! name = "big"
+//! targets = [{ provider = "openai", model = "gpt-4o", weight = 2 },
+//!            { provider = "azure", model = "gpt-4o", api_key = "${AZURE_KEY_2}" }]
+//! fallbacks = ["small"]                   # when big's deployments all fail
+//! context_window_fallbacks = ["long"]     # when the prompt is too long
+//!
+//! [retry]
+//! attempts = 3                # in all, the first included
+//! backoff_base_ms = 250       # doubles per retry of the same deployment
+//! backoff_max_ms = 8000
+//! jitter = 0.2                # share of a backoff taken off at random
+//! max_retry_after_ms = 30000  # a longer retry-after goes back to the client
+//! budget_percent = 20         # retries add at most 20 % to recent traffic…
+//! budget_min_per_sec = 10     # …plus this many per second
+//! budget_window_s = 10
+//!
+//! [balance]
+//! strategy = "weighted"       # "round_robin", "weighted", "least_in_flight", "latency"
+//! cooldown_ms = 5000          # first cooldown; doubles with further failures
+//! max_cooldown_ms = 60000     # retry-after included
+//! allowed_failures = 3        # 5xx/timeouts before a cooldown (429/529: at once)
+//! failure_half_life_ms = 60000
+//!
+//! [hedge]                     # off unless present
+//! delay_ms = 1000             # a second attempt after this long (0: race)
+//! legs = 2
+//!
+//! [timeouts]
+//! connect_ms = 10000
+//! first_byte_ms = 60000       # a stream's headers
+//! idle_ms = 300000            # between two stream events
+//! total_ms = 900000           # the whole request, retries and stream included
+//! ```
+//!
 //! `${NAME}` anywhere in a string is replaced by the environment variable
 //! `NAME` (a missing one is an error; `$${` writes a literal `${`), so
 //! secrets stay out of the file. Unknown keys are errors, to catch typos.
 //!
-//! [`Config::build`] assembles the default stack:
+//! [`Config::build`] assembles the default stack (see
+//! `docs/resilience.md` for how the resilience layers compose):
 //!
 //! ```text
-//! HttpLayer ▸ Auth ▸ Resolve ▸ Preprocess ▸ Metrics ▸ Providers
+//! HttpLayer ▸ Auth ▸ Resolve ▸ Preprocess ▸ Metrics ▸ Timeout(total)
+//!   ▸ Fallback ▸ Retry ▸ Hedge ▸ Balance ▸ Timeout(first byte, idle) ▸ Providers
 //! ```
 
 use std::collections::BTreeMap;
@@ -58,13 +98,18 @@ use serde::Deserialize;
 use tower::ServiceBuilder;
 
 use crate::auth::{AuthLayer, AuthMode};
+use crate::balance::{BalanceLayer, HealthConfig, Latency, LeastInFlight, RoundRobin, Weighted};
 use crate::chat::MaxTokensField;
+use crate::fallback::FallbackLayer;
+use crate::hedge::HedgeLayer;
 use crate::http::{DEFAULT_MAX_BODY_BYTES, HttpLayer, HttpService};
 use crate::llm::{BoxLlmService, Target};
 use crate::metrics::{MetricsLayer, Tracker};
 use crate::preprocess::{DropParams, Hooks, MaxTokensClamp, Param, PreprocessLayer, SystemPrompt};
 use crate::provider::{AnthropicProvider, HttpClient, MockProvider, OpenAiProvider, Providers};
+use crate::retry::{RetryLayer, RetryPolicy};
 use crate::route::{ResolveLayer, Resolver};
+use crate::timeout::TimeoutLayer;
 
 /// A configuration error.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +163,129 @@ pub struct Config {
     /// HTTP tier options.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Retries.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Load balancing and deployment health.
+    #[serde(default)]
+    pub balance: BalanceConfig,
+    /// Hedged requests (off when absent).
+    #[serde(default)]
+    pub hedge: Option<HedgeConfig>,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+}
+
+/// `[retry]`; see the [module docs](self) for the defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct RetryConfig {
+    /// Attempts in all.
+    pub attempts: u32,
+    /// The first backoff.
+    pub backoff_base_ms: u64,
+    /// The longest backoff.
+    pub backoff_max_ms: u64,
+    /// The share of a backoff taken off at random.
+    pub jitter: f64,
+    /// The longest `retry-after` waited for.
+    pub max_retry_after_ms: u64,
+    /// Retries as a percentage of recent traffic.
+    pub budget_percent: f32,
+    /// Retries per second allowed whatever the traffic.
+    pub budget_min_per_sec: u32,
+    /// How long a request counts for the budget.
+    pub budget_window_s: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        let p = RetryPolicy::default();
+        Self {
+            attempts: p.attempts,
+            backoff_base_ms: p.base.as_millis() as u64,
+            backoff_max_ms: p.max_backoff.as_millis() as u64,
+            jitter: p.jitter,
+            max_retry_after_ms: p.max_retry_after.as_millis() as u64,
+            budget_percent: p.budget_percent * 100.0,
+            budget_min_per_sec: p.budget_min_per_sec,
+            budget_window_s: p.budget_window.as_secs(),
+        }
+    }
+}
+
+/// `[balance]`; see the [module docs](self) for the defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct BalanceConfig {
+    /// `round_robin`, `weighted`, `least_in_flight` or `latency`.
+    pub strategy: String,
+    /// The first cooldown.
+    pub cooldown_ms: u64,
+    /// The longest cooldown.
+    pub max_cooldown_ms: u64,
+    /// Failures before a first cooldown (429/overloaded: at once).
+    pub allowed_failures: u32,
+    /// Failures count half after this long.
+    pub failure_half_life_ms: u64,
+}
+
+impl Default for BalanceConfig {
+    fn default() -> Self {
+        let h = HealthConfig::default();
+        Self {
+            strategy: "weighted".into(),
+            cooldown_ms: h.cooldown.as_millis() as u64,
+            max_cooldown_ms: h.max_cooldown.as_millis() as u64,
+            allowed_failures: h.allowed_failures,
+            failure_half_life_ms: h.half_life.as_millis() as u64,
+        }
+    }
+}
+
+/// `[hedge]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HedgeConfig {
+    /// A further attempt after this long (0: all at once).
+    pub delay_ms: u64,
+    /// Attempts at once, at most.
+    #[serde(default = "two")]
+    pub legs: usize,
+}
+
+fn two() -> usize {
+    2
+}
+
+/// `[timeouts]`; see the [module docs](self) for the defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct TimeoutsConfig {
+    /// Connecting to an upstream.
+    pub connect_ms: u64,
+    /// A stream's response headers.
+    pub first_byte_ms: u64,
+    /// Between two stream events.
+    pub idle_ms: u64,
+    /// The whole request.
+    pub total_ms: u64,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        Self {
+            connect_ms: 10_000,
+            first_byte_ms: 60_000,
+            idle_ms: 300_000,
+            total_ms: 900_000,
+        }
+    }
 }
 
 fn default_listen() -> String {
@@ -263,6 +431,12 @@ pub struct ModelConfig {
     pub name: String,
     /// The deployments.
     pub targets: Vec<TargetConfig>,
+    /// Models to try, in order, when this one's deployments all fail.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// Models to try, in order, when the prompt overflows the context window.
+    #[serde(default)]
+    pub context_window_fallbacks: Vec<String>,
 }
 
 /// A deployment of a model.
@@ -277,10 +451,23 @@ pub struct TargetConfig {
     /// Relative weight.
     #[serde(default = "one")]
     pub weight: u32,
+    /// A key for this deployment only (else the provider's keys).
+    #[serde(default)]
+    pub api_key: Option<String>,
 }
 
 fn one() -> u32 {
     1
+}
+
+impl TargetConfig {
+    fn target(&self) -> Target {
+        let mut t = Target::new(self.provider.clone(), self.model.clone()).weight(self.weight);
+        if let Some(key) = &self.api_key {
+            t = t.api_key(key.as_str());
+        }
+        t
+    }
 }
 
 /// `[preprocess]`.
@@ -472,10 +659,17 @@ impl Config {
                     provider: "mock".into(),
                     model: "llmgate-mock".into(),
                     weight: 1,
+                    api_key: None,
                 }],
+                fallbacks: Vec::new(),
+                context_window_fallbacks: Vec::new(),
             }],
             preprocess: PreprocessConfig::default(),
             http: HttpConfig::default(),
+            retry: RetryConfig::default(),
+            balance: BalanceConfig::default(),
+            hedge: None,
+            timeouts: TimeoutsConfig::default(),
         }
     }
 
@@ -521,6 +715,32 @@ impl Config {
                 "default_provider `{p}` is not defined"
             )));
         }
+        let model_names: std::collections::HashSet<&str> =
+            self.models.iter().map(|m| m.name.as_str()).collect();
+        for m in &self.models {
+            for f in m.fallbacks.iter().chain(&m.context_window_fallbacks) {
+                if !model_names.contains(f.as_str()) && !f.contains('/') {
+                    return Err(ConfigError::Invalid(format!(
+                        "model `{}` falls back to `{f}`, which is not a configured model",
+                        m.name
+                    )));
+                }
+            }
+        }
+        if !matches!(
+            self.balance.strategy.as_str(),
+            "round_robin" | "weighted" | "least_in_flight" | "latency"
+        ) {
+            return Err(ConfigError::Invalid(format!(
+                "balance.strategy `{}` is not one of round_robin, weighted, least_in_flight, latency",
+                self.balance.strategy
+            )));
+        }
+        if self.retry.attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "retry.attempts must be at least 1".into(),
+            ));
+        }
         if self.auth.mode == AuthModeConfig::Keys && self.auth.keys.is_empty() {
             return Err(ConfigError::Invalid(
                 "auth mode `keys` needs at least one key".into(),
@@ -555,12 +775,28 @@ impl Config {
         let providers = self.providers(client)?;
         let resolver = self.resolver();
         let tracker = Tracker::new();
+        let t = &self.timeouts;
+        let ms = Duration::from_millis;
+        let hedge = match &self.hedge {
+            Some(h) => HedgeLayer::new(ms(h.delay_ms)).legs(h.legs),
+            None => HedgeLayer::new(Duration::ZERO).legs(1),
+        };
         let llm = BoxLlmService::new(
             ServiceBuilder::new()
                 .layer(AuthLayer::new(self.auth_mode()))
-                .layer(ResolveLayer::new(resolver))
+                .layer(ResolveLayer::new(resolver.clone()))
                 .layer(PreprocessLayer::new(self.hooks()))
                 .layer(MetricsLayer::new(tracker.clone()))
+                .layer(TimeoutLayer::new().total(ms(t.total_ms)))
+                .layer(self.fallback(resolver))
+                .layer(RetryLayer::new(self.retry_policy()))
+                .layer(hedge)
+                .layer(self.balance())
+                .layer(
+                    TimeoutLayer::new()
+                        .first_byte(ms(t.first_byte_ms))
+                        .idle(ms(t.idle_ms)),
+                )
                 .service(providers),
         );
         let http = HttpLayer::new()
@@ -575,6 +811,56 @@ impl Config {
             tracker,
             listen: self.listen.clone(),
         })
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        let r = &self.retry;
+        RetryPolicy::default()
+            .attempts(r.attempts)
+            .base(Duration::from_millis(r.backoff_base_ms))
+            .max_backoff(Duration::from_millis(r.backoff_max_ms))
+            .jitter(r.jitter)
+            .max_retry_after(Duration::from_millis(r.max_retry_after_ms))
+            .budget(
+                r.budget_percent / 100.0,
+                r.budget_min_per_sec,
+                Duration::from_secs(r.budget_window_s),
+            )
+    }
+
+    /// The balancer, with every configured model group defined up front.
+    pub fn balance(&self) -> BalanceLayer {
+        let b = &self.balance;
+        let layer = match b.strategy.as_str() {
+            "round_robin" => BalanceLayer::new(RoundRobin),
+            "least_in_flight" => BalanceLayer::new(LeastInFlight),
+            "latency" => BalanceLayer::new(Latency),
+            _ => BalanceLayer::new(Weighted),
+        };
+        let health = HealthConfig::default()
+            .cooldown(Duration::from_millis(b.cooldown_ms))
+            .max_cooldown(Duration::from_millis(b.max_cooldown_ms))
+            .allowed_failures(b.allowed_failures)
+            .half_life(Duration::from_millis(b.failure_half_life_ms));
+        let mut layer = layer.health(health);
+        for m in &self.models {
+            layer = layer.group(m.name.clone(), m.targets.iter().map(TargetConfig::target));
+        }
+        layer
+    }
+
+    fn fallback(&self, resolver: Resolver) -> FallbackLayer {
+        let mut layer = FallbackLayer::new(resolver);
+        for m in &self.models {
+            if !m.fallbacks.is_empty() {
+                layer = layer.fallbacks(m.name.clone(), m.fallbacks.clone());
+            }
+            if !m.context_window_fallbacks.is_empty() {
+                layer = layer
+                    .context_window_fallbacks(m.name.clone(), m.context_window_fallbacks.clone());
+            }
+        }
+        layer
     }
 
     fn auth_mode(&self) -> AuthMode {
@@ -596,11 +882,7 @@ impl Config {
             r = r.provider(p.name.clone());
         }
         for m in &self.models {
-            let targets = m.targets.iter().map(|t| Target {
-                provider: t.provider.clone(),
-                model: t.model.clone(),
-                weight: t.weight,
-            });
+            let targets = m.targets.iter().map(TargetConfig::target);
             r = r.model(m.name.clone(), targets);
         }
         if let Some(p) = &self.default_provider {
@@ -638,11 +920,12 @@ impl Config {
     fn providers(&self, client: Option<HttpClient>) -> Result<Providers, ConfigError> {
         let mut providers = Providers::new();
         let mut shared: Option<HttpClient> = client;
+        let connect = Duration::from_millis(self.timeouts.connect_ms);
         let mut client = || -> Result<HttpClient, ConfigError> {
             if let Some(c) = &shared {
                 return Ok(c.clone());
             }
-            let c = default_client()?;
+            let c = default_client(connect)?;
             shared = Some(c.clone());
             Ok(c)
         };
@@ -712,13 +995,13 @@ impl Config {
 }
 
 #[cfg(feature = "client")]
-fn default_client() -> Result<HttpClient, ConfigError> {
-    HttpClient::hyper()
+fn default_client(connect: Duration) -> Result<HttpClient, ConfigError> {
+    HttpClient::hyper_with(connect)
         .map_err(|e| ConfigError::Invalid(format!("cannot set up the HTTP client: {e}")))
 }
 
 #[cfg(not(feature = "client"))]
-fn default_client() -> Result<HttpClient, ConfigError> {
+fn default_client(_connect: Duration) -> Result<HttpClient, ConfigError> {
     Err(ConfigError::Invalid(
         "no HTTP client: enable the `client` feature or pass one to `build_with`".into(),
     ))

@@ -27,18 +27,23 @@
 #![deny(unreachable_pub)]
 
 pub mod auth;
+pub mod balance;
 pub mod chat;
 #[cfg(feature = "config")]
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod fallback;
+pub mod hedge;
 pub mod http;
 pub mod llm;
 pub mod metrics;
 pub mod preprocess;
 pub mod provider;
+pub mod retry;
 pub mod route;
 pub mod sse;
+pub mod timeout;
 pub mod wire;
 
 pub use error::{ApiError, ErrorKind};

@@ -119,6 +119,15 @@ impl KeyPool {
         }
     }
 
+    /// How many keys are not cooling down.
+    pub fn available(&self) -> usize {
+        let now = self.now_ms();
+        self.cooldown_until
+            .iter()
+            .filter(|u| u.load(Ordering::Relaxed) <= now)
+            .count()
+    }
+
     /// Whether key `index` is cooling down.
     pub fn is_cooling(&self, index: usize) -> bool {
         self.cooldown_until

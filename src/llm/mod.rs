@@ -23,8 +23,9 @@ use crate::chat::{ChatRequest, ChatResponse};
 use crate::error::ApiError;
 use crate::metrics::Recorder;
 
-/// A request travelling through the LLM tier.
-#[derive(Debug)]
+/// A request travelling through the LLM tier. Cloning it (for a retry or a
+/// hedged attempt) shares the timing, the record and the list of attempts.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LlmRequest {
     /// The request, in the canonical model.
@@ -52,7 +53,7 @@ pub enum Operation {
 }
 
 /// The context of one request, filled in by the layers it passes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RequestContext {
     /// The gateway's id for the request (`req_…`), sent back in the
@@ -77,6 +78,10 @@ pub struct RequestContext {
     /// The deployment chosen to serve it (the first target of the route
     /// unless a balancer chose another).
     pub target: Option<Target>,
+    /// Every deployment an attempt of this request was sent to, in order
+    /// (shared by the clones of the request, so retries and hedges see the
+    /// attempts of each other).
+    pub attempts: Attempts,
     /// Client headers a provider of the same family forwards
     /// (`anthropic-version`, `anthropic-beta`).
     pub forward_headers: HeaderMap,
@@ -101,6 +106,7 @@ impl RequestContext {
             passthrough: false,
             route: None,
             target: None,
+            attempts: Attempts::default(),
             forward_headers: HeaderMap::new(),
             timing: Arc::new(Timing::new()),
             recorder: None,
@@ -119,7 +125,8 @@ pub struct Route {
     pub targets: Vec<Target>,
 }
 
-/// One deployment: a provider and the model name it knows.
+/// One deployment: a provider, the model name it knows, and optionally a
+/// key of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The provider's configured name.
@@ -128,6 +135,8 @@ pub struct Target {
     pub model: String,
     /// Relative weight among the group's targets.
     pub weight: u32,
+    /// A key for this deployment only (else the provider's keys).
+    pub api_key: Option<Secret>,
 }
 
 impl Target {
@@ -137,7 +146,73 @@ impl Target {
             provider: provider.into(),
             model: model.into(),
             weight: 1,
+            api_key: None,
         }
+    }
+
+    /// Sets the weight.
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// Gives the deployment a key of its own.
+    pub fn api_key(mut self, key: impl Into<Arc<str>>) -> Self {
+        self.api_key = Some(Secret::new(key));
+        self
+    }
+
+    /// Whether two targets are the same deployment (provider, model, key;
+    /// the weight aside).
+    pub fn same_deployment(&self, other: &Target) -> bool {
+        self.provider == other.provider
+            && self.model == other.model
+            && self.api_key == other.api_key
+    }
+
+    /// `provider/model`, for labels and logs.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.provider, self.model)
+    }
+}
+
+/// The deployments a request's attempts went to; shared by its clones.
+#[derive(Debug, Clone, Default)]
+pub struct Attempts(Arc<std::sync::Mutex<Vec<Target>>>);
+
+impl Attempts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Target>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an attempt to `target`.
+    pub fn push(&self, target: Target) {
+        self.lock().push(target);
+    }
+
+    /// The attempts so far.
+    pub fn list(&self) -> Vec<Target> {
+        self.lock().clone()
+    }
+
+    /// How many attempts so far.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether there was no attempt yet.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Whether an attempt went to that deployment.
+    pub fn tried(&self, target: &Target) -> bool {
+        self.lock().iter().any(|t| t.same_deployment(target))
+    }
+
+    /// Forgets the attempts (a fallback to another model group starts afresh).
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 }
 

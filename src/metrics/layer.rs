@@ -92,6 +92,7 @@ where
                 r
             }
         };
+        recorder.set_attempts(req.ctx.attempts.clone());
         let inbound = req.ctx.inbound;
         let span = recorder.span().clone();
         let clone = self.inner.clone();

@@ -111,6 +111,9 @@ pub struct Finished {
     pub provider: Option<String>,
     /// The upstream model.
     pub upstream_model: Option<String>,
+    /// The deployments its attempts went to (`provider/model`), in order:
+    /// retries, hedges and fallbacks show here.
+    pub attempts: Vec<String>,
     /// How it ended.
     pub outcome: Outcome,
     /// The HTTP status the client got (499 for a disconnect).
@@ -268,6 +271,7 @@ impl Tracker {
 #[derive(Default)]
 struct RecordState {
     requested_model: String,
+    attempts: Option<crate::llm::Attempts>,
     route: Option<String>,
     provider: Option<String>,
     upstream_model: Option<String>,
@@ -335,6 +339,11 @@ impl Recorder {
         let r = self.inner();
         r.span.record("gen_ai.request.model", model);
         lock(&r.state).requested_model = model.chars().take(200).collect();
+    }
+
+    /// Follows the request's attempts (reported when it ends).
+    pub fn set_attempts(&self, attempts: crate::llm::Attempts) {
+        lock(&self.inner().state).attempts = Some(attempts);
     }
 
     /// Records the route the model resolved to.
@@ -475,6 +484,11 @@ fn finish(r: &RecordInner, outcome: Outcome, status: u16) -> bool {
         route: s.route.clone(),
         provider: s.provider.clone(),
         upstream_model: s.upstream_model.clone(),
+        attempts: s
+            .attempts
+            .as_ref()
+            .map(|a| a.list().iter().map(crate::llm::Target::label).collect())
+            .unwrap_or_default(),
         outcome,
         status,
         duration_ms: millis(duration),

@@ -1,6 +1,5 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
@@ -8,11 +7,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 use tower::Service;
 
-use super::client::{
-    HttpClient, StreamDecoder, UpstreamEvents, error_response, passed_headers, read_body,
-    transport_error,
-};
-use super::{Credentials, trim_base};
+use super::client::{HttpClient, StreamDecoder, UpstreamEvents, passed_headers, read_body};
+use super::{Credentials, send_with_keys, trim_base};
 use crate::Format;
 use crate::auth::KeyPool;
 use crate::convert::anthropic;
@@ -239,57 +235,49 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         "messages"
     };
 
-    let key = cfg.credentials.select(&ctx)?;
     let version = match (ctx.inbound, ctx.forward_headers.get("anthropic-version")) {
         (Format::Anthropic, Some(v)) => v.clone(),
         _ => HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION),
     };
-    let mut builder = http::Request::builder()
-        .method(Method::POST)
-        .uri(format!("{}/{path}", cfg.base_url))
-        .header(CONTENT_TYPE, "application/json")
-        .header(
-            ACCEPT,
-            if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        )
-        .header("anthropic-version", version);
-    if ctx.inbound == Format::Anthropic {
-        for beta in ctx.forward_headers.get_all("anthropic-beta") {
-            builder = builder.header("anthropic-beta", beta.clone());
+    let body = Bytes::from(body);
+    let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, |key| {
+        let mut builder = http::Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}/{path}", cfg.base_url))
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                ACCEPT,
+                if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            )
+            .header("anthropic-version", version.clone());
+        if ctx.inbound == Format::Anthropic {
+            for beta in ctx.forward_headers.get_all("anthropic-beta") {
+                builder = builder.header("anthropic-beta", beta.clone());
+            }
         }
-    }
-    if let Some((_, key)) = &key {
-        let mut value = HeaderValue::try_from(key.expose()).map_err(|_| {
-            ApiError::invalid_request("the API key holds characters not allowed in a header")
+        if let Some(key) = key {
+            let mut value = HeaderValue::try_from(key.expose()).map_err(|_| {
+                ApiError::invalid_request("the API key holds characters not allowed in a header")
+            })?;
+            value.set_sensitive(true);
+            builder = builder.header("x-api-key", value);
+        }
+        let mut request = builder.body(Full::new(body.clone())).map_err(|e| {
+            ApiError::api(format!(
+                "invalid upstream request for provider `{}`: {e}",
+                cfg.name
+            ))
         })?;
-        value.set_sensitive(true);
-        builder = builder.header("x-api-key", value);
-    }
-    let mut request = builder.body(Full::new(Bytes::from(body))).map_err(|e| {
-        ApiError::api(format!(
-            "invalid upstream request for provider `{}`: {e}",
-            cfg.name
-        ))
-    })?;
-    for (name, value) in &cfg.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-
-    let start = Instant::now();
-    let sent = cfg.client.send(request).await;
-    ctx.timing.add_upstream(start.elapsed());
-    let resp = sent.map_err(|e| transport_error(&e))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let err = error_response(resp, &ctx.timing).await;
-        cfg.credentials
-            .report(key.and_then(|(i, _)| i), &err, status.as_u16());
-        return Err(err);
-    }
+        for (name, value) in &cfg.headers {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        Ok(request)
+    })
+    .await?;
     let headers = passed_headers(resp.headers());
     let body = resp.into_body();
     let mut response = if stream {

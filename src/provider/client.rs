@@ -68,6 +68,13 @@ impl HttpClient {
     /// protocol version.
     #[cfg(feature = "client")]
     pub fn hyper() -> Result<Self, BoxError> {
+        Self::hyper_with(std::time::Duration::from_secs(10))
+    }
+
+    /// [`hyper`](Self::hyper) with another connect timeout (a connect
+    /// timeout is a retryable `api_error`).
+    #[cfg(feature = "client")]
+    pub fn hyper_with(connect_timeout: std::time::Duration) -> Result<Self, BoxError> {
         use std::time::Duration;
 
         use hyper_util::client::legacy::Client;
@@ -77,7 +84,7 @@ impl HttpClient {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.set_connect_timeout(Some(connect_timeout));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))?
             .https_or_http()

@@ -35,6 +35,7 @@ pub use openai::{OpenAiProvider, OpenAiProviderBuilder};
 pub use router::Providers;
 
 use crate::auth::KeyPool;
+
 use crate::error::{ApiError, ErrorKind};
 use crate::llm::{RequestContext, Secret};
 
@@ -51,6 +52,9 @@ impl Credentials {
         &self,
         ctx: &RequestContext,
     ) -> Result<Option<(Option<usize>, Secret)>, ApiError> {
+        if let Some(key) = ctx.target.as_ref().and_then(|t| t.api_key.clone()) {
+            return Ok(Some((None, key)));
+        }
         if self.passthrough {
             return match (&ctx.client_key, ctx.passthrough) {
                 (Some(key), true) => Ok(Some((None, key.clone()))),
@@ -72,6 +76,43 @@ impl Credentials {
         if let (Some(pool), Some(i)) = (&self.pool, index) {
             pool.report(i, status, err.retry_after);
         }
+    }
+}
+
+/// Sends the request `build` makes for a key, with key failover: when the
+/// upstream rejects or rate-limits one of the provider's own keys (401, 403,
+/// 429) and another key of the pool is free, the request goes again at once
+/// with that key. A deployment-level failure is one that every free key saw.
+pub(crate) async fn send_with_keys(
+    credentials: &Credentials,
+    client: &HttpClient,
+    ctx: &RequestContext,
+    build: impl Fn(Option<&Secret>) -> Result<UpstreamRequest, ApiError>,
+) -> Result<http::Response<UpstreamBody>, ApiError> {
+    let mut sent_with = 0;
+    loop {
+        let key = credentials.select(ctx)?;
+        let request = build(key.as_ref().map(|(_, k)| k))?;
+        let start = std::time::Instant::now();
+        let sent = client.send(request).await;
+        ctx.timing.add_upstream(start.elapsed());
+        let resp = sent.map_err(|e| client::transport_error(&e))?;
+        let status = resp.status().as_u16();
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let err = client::error_response(resp, &ctx.timing).await;
+        let index = key.as_ref().and_then(|(i, _)| *i);
+        credentials.report(index, &err, status);
+        sent_with += 1;
+        let pool = credentials.pool.as_ref();
+        let another_key = index.is_some()
+            && matches!(status, 401 | 403 | 429)
+            && pool.is_some_and(|p| sent_with < p.len() && p.available() > 0);
+        if !another_key {
+            return Err(err);
+        }
+        tracing::debug!(status, "provider key refused; trying the next key");
     }
 }
 

@@ -1,6 +1,5 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -8,11 +7,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 use tower::Service;
 
-use super::client::{
-    HttpClient, StreamDecoder, UpstreamEvents, error_response, passed_headers, read_body,
-    transport_error,
-};
-use super::{Credentials, trim_base};
+use super::client::{HttpClient, StreamDecoder, UpstreamEvents, passed_headers, read_body};
+use super::{Credentials, send_with_keys, trim_base};
 use crate::Format;
 use crate::auth::KeyPool;
 use crate::chat::MaxTokensField;
@@ -272,43 +268,35 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
     let body = serde_json::to_vec(&wire)
         .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
 
-    let key = cfg.credentials.select(&ctx)?;
-    let mut builder = http::Request::builder()
-        .method(Method::POST)
-        .uri(format!("{}/chat/completions", cfg.base_url))
-        .header(CONTENT_TYPE, "application/json")
-        .header(
-            ACCEPT,
-            if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-        );
-    if let Some((_, key)) = &key {
-        builder = builder.header(AUTHORIZATION, bearer(key.expose())?);
-    }
-    let mut request = builder.body(Full::new(Bytes::from(body))).map_err(|e| {
-        ApiError::api(format!(
-            "invalid upstream request for provider `{}`: {e}",
-            cfg.name
-        ))
-    })?;
-    for (name, value) in &cfg.headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-
-    let start = Instant::now();
-    let sent = cfg.client.send(request).await;
-    ctx.timing.add_upstream(start.elapsed());
-    let resp = sent.map_err(|e| transport_error(&e))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let err = error_response(resp, &ctx.timing).await;
-        cfg.credentials
-            .report(key.and_then(|(i, _)| i), &err, status.as_u16());
-        return Err(err);
-    }
+    let body = Bytes::from(body);
+    let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, |key| {
+        let mut builder = http::Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}/chat/completions", cfg.base_url))
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                ACCEPT,
+                if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            );
+        if let Some(key) = key {
+            builder = builder.header(AUTHORIZATION, bearer(key.expose())?);
+        }
+        let mut request = builder.body(Full::new(body.clone())).map_err(|e| {
+            ApiError::api(format!(
+                "invalid upstream request for provider `{}`: {e}",
+                cfg.name
+            ))
+        })?;
+        for (name, value) in &cfg.headers {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        Ok(request)
+    })
+    .await?;
     let headers = passed_headers(resp.headers());
     let body = resp.into_body();
     let mut response = match decoder {

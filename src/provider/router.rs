@@ -98,6 +98,11 @@ impl Service<LlmRequest> for Providers {
         if let Some(recorder) = &req.ctx.recorder {
             recorder.set_target(&target.provider, &target.model);
         }
+        if req.ctx.target.is_none() {
+            // A balancer records the attempts it sends; without one, this is
+            // the place.
+            req.ctx.attempts.push(target.clone());
+        }
         req.chat.model = target.model.clone();
         req.ctx.target = Some(target);
         Box::pin(provider.oneshot(req))

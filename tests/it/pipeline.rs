@@ -452,7 +452,9 @@ async fn an_upstream_429_before_the_stream_is_a_429_with_retry_after() {
             .header("x-ratelimit-remaining-requests", "0")
     })
     .await;
-    let gw = gateway(OPENAI_UPSTREAM, Some(&up)).await;
+    // A retry-after longer than the gateway waits for goes back to the client.
+    let toml = format!("[retry]\nmax_retry_after_ms = 5000\n{OPENAI_UPSTREAM}");
+    let gw = gateway(&toml, Some(&up)).await;
     let got = gw
         .post("/v1/messages", &[], &anthropic_request("big", true))
         .await;
@@ -538,7 +540,9 @@ async fn an_error_chunk_after_the_stream_started_is_a_terminal_error_event() {
     let checked = check_anthropic_stream(&got.body);
     assert_eq!(checked.error.unwrap()["type"], "overloaded_error");
     assert_eq!(checked.message["content"][0]["text"], "I'm unable to");
-    // OpenAI client: the error chunk, and no [DONE].
+    // OpenAI client: the error chunk, and no [DONE]. (A fresh gateway: the
+    // overload cooled the deployment of the first one down.)
+    let gw = gateway(OPENAI_UPSTREAM, Some(&up)).await;
     let got = gw
         .post("/v1/chat/completions", &[], &openai_request("big", true))
         .await;
@@ -548,7 +552,7 @@ async fn an_error_chunk_after_the_stream_started_is_a_terminal_error_event() {
         "server_is_overloaded"
     );
     assert!(!frames.iter().any(|f| f == "[DONE]"));
-    assert_eq!(gw.gateway.tracker.snapshot().totals.upstream_error, 2);
+    assert_eq!(gw.gateway.tracker.snapshot().totals.upstream_error, 1);
 }
 
 #[tokio::test]
@@ -741,8 +745,9 @@ async fn a_provider_key_that_got_a_429_is_skipped_for_a_while() {
         }
         v
     };
-    // key 1 fails once, then rests: every later request uses key 2.
-    assert_eq!(statuses, [429, 200, 200, 200]);
+    // Key 1 is refused once: the provider tries key 2 at once, and key 1
+    // rests (its retry-after) while key 2 serves everything.
+    assert_eq!(statuses, [200, 200, 200, 200]);
     let keys: Vec<String> = up
         .requests()
         .iter()
@@ -752,6 +757,7 @@ async fn a_provider_key_that_got_a_429_is_skipped_for_a_while() {
         keys,
         [
             "Bearer prov-key-1",
+            "Bearer prov-key-2",
             "Bearer prov-key-2",
             "Bearer prov-key-2",
             "Bearer prov-key-2"

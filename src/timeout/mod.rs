@@ -1,0 +1,393 @@
+//! Timeouts: time to first byte, idle gap between stream events, total.
+//!
+//! [`TimeoutLayer`] bounds an attempt:
+//!
+//! - **first byte**: a streamed request must get its response (the
+//!   upstream's headers) within this time. A request that is not streamed
+//!   gets its whole answer at once, so only `total` bounds it;
+//! - **idle**: no gap between two stream events may last longer;
+//! - **total**: the whole request, stream included.
+//!
+//! A timeout before the response is an error (`timeout_error`, 504); during a
+//! stream it is a terminal `timeout_error` event, and the upstream request
+//! is dropped (its connection closed). Timeouts are retryable. Connection
+//! timeouts belong to the HTTP client (10 s by default,
+//! [`HttpClient::hyper_with`](crate::provider::HttpClient::hyper_with)).
+//!
+//! In the default stack one `TimeoutLayer` with first-byte and idle limits
+//! sits right above the providers (so the balancer and the retry see a slow
+//! deployment as a failing one), and one with the total limit sits above the
+//! whole resilience stack.
+//!
+//! ```
+//! use llmgate::timeout::TimeoutLayer;
+//! use std::time::Duration;
+//!
+//! let per_attempt = TimeoutLayer::new()
+//!     .first_byte(Duration::from_secs(60))
+//!     .idle(Duration::from_secs(120));
+//! let whole_request = TimeoutLayer::new().total(Duration::from_secs(900));
+//! # let _ = (per_attempt, whole_request);
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::time::{Instant, Sleep};
+use tower::{Layer, Service};
+
+use crate::chat::ChatEvent;
+use crate::error::{ApiError, ErrorKind};
+use crate::llm::{LlmBody, LlmFuture, LlmRequest, LlmResponse};
+
+/// Bounds attempts in time; see the [module docs](self).
+#[derive(Debug, Clone, Copy, Default)]
+#[must_use]
+pub struct TimeoutLayer {
+    first_byte: Option<Duration>,
+    idle: Option<Duration>,
+    total: Option<Duration>,
+}
+
+impl TimeoutLayer {
+    /// No limits (add them with the setters).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The longest wait for a streamed response's headers.
+    pub fn first_byte(mut self, limit: Duration) -> Self {
+        self.first_byte = Some(limit);
+        self
+    }
+
+    /// The longest gap between two stream events.
+    pub fn idle(mut self, limit: Duration) -> Self {
+        self.idle = Some(limit);
+        self
+    }
+
+    /// The longest a whole request may take.
+    pub fn total(mut self, limit: Duration) -> Self {
+        self.total = Some(limit);
+        self
+    }
+}
+
+impl<S> Layer<S> for TimeoutLayer {
+    type Service = Timeout<S>;
+
+    fn layer(&self, inner: S) -> Timeout<S> {
+        Timeout {
+            inner,
+            limits: *self,
+        }
+    }
+}
+
+/// The service of [`TimeoutLayer`].
+#[derive(Debug, Clone)]
+pub struct Timeout<S> {
+    inner: S,
+    limits: TimeoutLayer,
+}
+
+impl<S> Timeout<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+fn timeout_error(what: &str, limit: Duration) -> ApiError {
+    ApiError::new(
+        ErrorKind::Timeout,
+        format!("{what} within {}", human(limit)),
+    )
+    .mark_upstream()
+}
+
+fn human(d: Duration) -> String {
+    if d.as_millis() < 10_000 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
+    }
+}
+
+impl<S> Service<LlmRequest> for Timeout<S>
+where
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = LlmResponse;
+    type Error = ApiError;
+    type Future = LlmFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: LlmRequest) -> LlmFuture {
+        let limits = self.limits;
+        let deadline = limits.total.map(|d| (Instant::now() + d, d));
+        // The first byte of a request that is not streamed is its whole answer.
+        let first_byte = limits.first_byte.filter(|_| req.chat.is_stream());
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let call = inner.call(req);
+            let wait = match (first_byte, deadline) {
+                (Some(fb), Some((at, total))) if Instant::now() + fb > at => {
+                    Some((at, "the request did not complete", total))
+                }
+                (Some(fb), _) => Some((Instant::now() + fb, "the upstream did not answer", fb)),
+                (None, Some((at, total))) => Some((at, "the request did not complete", total)),
+                (None, None) => None,
+            };
+            let mut resp = match wait {
+                Some((at, what, limit)) => match tokio::time::timeout_at(at, call).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(timeout_error(what, limit)),
+                },
+                None => call.await?,
+            };
+            if limits.idle.is_none() && deadline.is_none() {
+                return Ok(resp);
+            }
+            resp.body = match std::mem::replace(&mut resp.body, LlmBody::TokenCount(0)) {
+                LlmBody::Stream(stream) => LlmBody::Stream(stream.map_inner(|inner| Watched {
+                    inner: Some(inner),
+                    idle: limits.idle,
+                    idle_timer: None,
+                    deadline:
+                        deadline.map(|(at, limit)| (Box::pin(tokio::time::sleep_until(at)), limit)),
+                })),
+                other => other,
+            };
+            Ok(resp)
+        })
+    }
+}
+
+/// A stream with an idle limit between events and a deadline.
+struct Watched {
+    inner: Option<Pin<Box<dyn Stream<Item = ChatEvent> + Send>>>,
+    idle: Option<Duration>,
+    idle_timer: Option<Pin<Box<Sleep>>>,
+    deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+}
+
+impl Stream for Watched {
+    type Item = ChatEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ChatEvent>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(ev)) => {
+                // An event: the idle clock starts again.
+                this.idle_timer = None;
+                if matches!(ev, ChatEvent::MessageStop | ChatEvent::Error(_)) {
+                    this.inner = None;
+                }
+                return Poll::Ready(Some(ev));
+            }
+            Poll::Ready(None) => {
+                this.inner = None;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        if let Some((sleep, limit)) = this.deadline.as_mut()
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            let limit = *limit;
+            this.inner = None;
+            return Poll::Ready(Some(ChatEvent::Error(timeout_error(
+                "the request did not complete",
+                limit,
+            ))));
+        }
+        if let Some(idle) = this.idle {
+            let timer = this
+                .idle_timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+            if timer.as_mut().poll(cx).is_ready() {
+                this.inner = None;
+                return Poll::Ready(Some(ChatEvent::Error(timeout_error(
+                    "the upstream stream sent nothing",
+                    idle,
+                ))));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Format;
+    use crate::chat::{BlockDelta, ChatRequest, ChatResponse, Message, Role, Usage};
+    use crate::llm::EventStream;
+    use crate::wire::Map;
+    use tower::{ServiceExt, service_fn};
+
+    /// Answers after `delay`; streams one event every `gap`, `events` of them.
+    fn slow(
+        delay: Duration,
+        gap: Duration,
+        events: usize,
+    ) -> impl Service<LlmRequest, Response = LlmResponse, Error = ApiError, Future = LlmFuture> + Clone
+    {
+        service_fn(move |req: LlmRequest| -> LlmFuture {
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                if !req.chat.is_stream() {
+                    return Ok(LlmResponse::complete(ChatResponse::default()));
+                }
+                let s = futures_stream(gap, events);
+                Ok(LlmResponse::stream(EventStream::new(s, None)))
+            })
+        })
+    }
+
+    fn futures_stream(gap: Duration, n: usize) -> impl Stream<Item = ChatEvent> + Send {
+        struct S {
+            sent: usize,
+            n: usize,
+            gap: Duration,
+            sleep: Option<Pin<Box<Sleep>>>,
+        }
+        impl Stream for S {
+            type Item = ChatEvent;
+            fn poll_next(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Option<ChatEvent>> {
+                let gap = self.gap;
+                let sleep = self
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.sleep = None;
+                let i = self.sent;
+                self.sent += 1;
+                Poll::Ready(match i {
+                    0 => Some(ChatEvent::MessageStart {
+                        id: "m".into(),
+                        model: "x".into(),
+                        usage: Usage::default(),
+                        extra: Map::new(),
+                    }),
+                    i if i <= self.n => Some(ChatEvent::BlockDelta {
+                        index: 0,
+                        delta: BlockDelta::Text("x".into()),
+                    }),
+                    i if i == self.n + 1 => Some(ChatEvent::MessageStop),
+                    _ => None,
+                })
+            }
+        }
+        S {
+            sent: 0,
+            n,
+            gap,
+            sleep: None,
+        }
+    }
+
+    fn request(stream: bool) -> LlmRequest {
+        let mut chat = ChatRequest::new("m", vec![Message::text(Role::User, "x")]);
+        chat.stream = Some(stream);
+        LlmRequest::new(chat, Format::Anthropic)
+    }
+
+    async fn collect(resp: LlmResponse) -> Vec<ChatEvent> {
+        let LlmBody::Stream(mut s) = resp.body else {
+            panic!("a stream")
+        };
+        let mut out = Vec::new();
+        while let Some(ev) = std::future::poll_fn(|cx| Pin::new(&mut s).poll_next(cx)).await {
+            out.push(ev);
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_byte_applies_to_streams_only() {
+        let layer = TimeoutLayer::new().first_byte(Duration::from_secs(5));
+        let svc = layer.layer(slow(Duration::from_secs(10), Duration::ZERO, 0));
+        let err = svc.clone().oneshot(request(true)).await.unwrap_err();
+        assert_eq!(
+            (err.kind, err.anthropic_status()),
+            (ErrorKind::Timeout, 504)
+        );
+        assert!(err.upstream && err.kind.is_retryable());
+        assert!(
+            svc.oneshot(request(false)).await.is_ok(),
+            "a complete answer is bounded by total only"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_gap_between_events_ends_the_stream_with_a_timeout_event() {
+        let svc = TimeoutLayer::new().idle(Duration::from_secs(3)).layer(slow(
+            Duration::ZERO,
+            Duration::from_secs(2),
+            3,
+        ));
+        let events = collect(svc.oneshot(request(true)).await.unwrap()).await;
+        assert!(
+            matches!(events.last(), Some(ChatEvent::MessageStop)),
+            "2 s gaps are fine"
+        );
+
+        let svc = TimeoutLayer::new().idle(Duration::from_secs(3)).layer(slow(
+            Duration::ZERO,
+            Duration::from_secs(4),
+            3,
+        ));
+        let events = collect(svc.oneshot(request(true)).await.unwrap()).await;
+        assert_eq!(events.len(), 1);
+        let ChatEvent::Error(e) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(e.kind, ErrorKind::Timeout);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_total_limit_covers_the_stream() {
+        let svc = TimeoutLayer::new()
+            .total(Duration::from_secs(10))
+            .layer(slow(Duration::from_secs(1), Duration::from_secs(2), 100));
+        let events = collect(svc.oneshot(request(true)).await.unwrap()).await;
+        let ChatEvent::Error(e) = events.last().unwrap() else {
+            panic!()
+        };
+        assert_eq!(e.kind, ErrorKind::Timeout);
+        assert!(
+            events.len() >= 4 && events.len() <= 6,
+            "cut after about 10 s: {}",
+            events.len()
+        );
+    }
+}
