@@ -549,6 +549,8 @@ pub struct Gateway {
     pub llm: BoxLlmService,
     /// The request tracker (for a `/stats` route).
     pub tracker: Tracker,
+    /// The balancer's handle: deployments' state, and changes at runtime.
+    pub balance: crate::balance::BalanceHandle,
     /// Where to listen.
     pub listen: String,
 }
@@ -781,6 +783,8 @@ impl Config {
             Some(h) => HedgeLayer::new(ms(h.delay_ms)).legs(h.legs),
             None => HedgeLayer::new(Duration::ZERO).legs(1),
         };
+        let balance = self.balance();
+        let balance_handle = balance.handle();
         let llm = BoxLlmService::new(
             ServiceBuilder::new()
                 .layer(AuthLayer::new(self.auth_mode()))
@@ -791,7 +795,7 @@ impl Config {
                 .layer(self.fallback(resolver))
                 .layer(RetryLayer::new(self.retry_policy()))
                 .layer(hedge)
-                .layer(self.balance())
+                .layer(balance)
                 .layer(
                     TimeoutLayer::new()
                         .first_byte(ms(t.first_byte_ms))
@@ -809,6 +813,7 @@ impl Config {
             http: tower::Layer::layer(&http, llm.clone()),
             llm,
             tracker,
+            balance: balance_handle,
             listen: self.listen.clone(),
         })
     }

@@ -244,14 +244,28 @@ where
                 .as_ref()
                 .map_or_else(|| "unknown".to_owned(), |r| r.name.clone());
             let mut n = 1;
+            let mut upstream_err: Option<ApiError> = None;
             loop {
                 let err = match attempt(inner.clone(), req.clone()).await {
                     Ok(resp) => return Ok(resp),
                     Err(e) => e,
                 };
+                if !err.upstream {
+                    // A later attempt the gateway refused (every deployment
+                    // cooling down): the client learns what the upstream said,
+                    // and when to come back.
+                    return Err(match upstream_err {
+                        Some(mut prev) => {
+                            prev.retry_after = prev.retry_after.max(err.retry_after);
+                            prev
+                        }
+                        None => err,
+                    });
+                }
                 if !is_retryable(&err) || n >= policy.attempts {
                     return Err(err);
                 }
+                upstream_err = Some(err.clone());
                 // Another deployment left to try: go there at once.
                 let failover = req
                     .ctx

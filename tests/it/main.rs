@@ -1,8 +1,10 @@
 //! Integration tests, in one binary (each file of `tests/` links the whole
 //! crate; one binary keeps builds short).
 
+mod capture;
 mod checklist;
 mod common;
+mod faults;
 mod fixtures;
 mod pipeline;
 mod props;

@@ -601,11 +601,8 @@ async fn a_client_that_goes_away_is_recorded_and_the_upstream_request_cancelled(
     let snap = tracker.snapshot();
     assert_eq!(snap.recent[0].status, 499);
     assert!(snap.in_flight.is_empty());
-    let aborted = up.aborted.clone();
-    eventually("the upstream response is abandoned", || {
-        *aborted.lock().unwrap() == 1
-    })
-    .await;
+    eventually("the upstream response is abandoned", || up.aborted() == 1).await;
+    eventually("the upstream body is closed", || up.open() == 0).await;
 }
 
 // === Bad input ===

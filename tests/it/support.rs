@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,7 +43,10 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub chunks: Vec<Bytes>,
+    /// Between chunks.
     pub delay: Duration,
+    /// Before the response headers.
+    pub head_delay: Duration,
     pub end: End,
 }
 
@@ -54,6 +58,7 @@ impl Reply {
             headers: vec![("content-type".into(), "application/json".into())],
             chunks: vec![Bytes::from(body.into())],
             delay: Duration::ZERO,
+            head_delay: Duration::ZERO,
             end: End::Close,
         }
     }
@@ -69,6 +74,7 @@ impl Reply {
                 .map(Bytes::copy_from_slice)
                 .collect(),
             delay: Duration::from_millis(1),
+            head_delay: Duration::ZERO,
             end: End::Close,
         }
     }
@@ -80,6 +86,16 @@ impl Reply {
 
     pub fn end(mut self, end: End) -> Self {
         self.end = end;
+        self
+    }
+
+    pub fn head_delay(mut self, d: Duration) -> Self {
+        self.head_delay = d;
+        self
+    }
+
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
         self
     }
 }
@@ -94,32 +110,36 @@ pub struct Received {
 
 type Handler = Arc<dyn Fn(&Received) -> Reply + Send + Sync>;
 
+#[derive(Default)]
+struct UpstreamState {
+    received: Mutex<Vec<Received>>,
+    aborted: Mutex<u32>,
+    open: AtomicUsize,
+}
+
 /// A scriptable upstream on loopback.
 pub struct Upstream {
     pub addr: SocketAddr,
-    pub received: Arc<Mutex<Vec<Received>>>,
-    /// Set when the gateway dropped a streamed response before its end.
-    pub aborted: Arc<Mutex<u32>>,
+    state: Arc<UpstreamState>,
 }
 
 impl Upstream {
     pub async fn start(handler: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let aborted = Arc::new(Mutex::new(0));
+        let state = Arc::new(UpstreamState::default());
         let handler: Handler = Arc::new(handler);
-        let (rec, ab) = (received.clone(), aborted.clone());
+        let shared = state.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (handler, rec, ab) = (handler.clone(), rec.clone(), ab.clone());
+                let (handler, state) = (handler.clone(), shared.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (handler, rec, ab) = (handler.clone(), rec.clone(), ab.clone());
-                        async move { Ok::<_, Infallible>(respond(req, handler, rec, ab).await) }
+                        let (handler, state) = (handler.clone(), state.clone());
+                        async move { Ok::<_, Infallible>(respond(req, handler, state).await) }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
@@ -127,11 +147,7 @@ impl Upstream {
                 });
             }
         });
-        Self {
-            addr,
-            received,
-            aborted,
-        }
+        Self { addr, state }
     }
 
     pub fn base_url(&self) -> String {
@@ -139,7 +155,7 @@ impl Upstream {
     }
 
     pub fn requests(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
+        self.state.received.lock().unwrap().clone()
     }
 
     pub fn last(&self) -> Received {
@@ -147,13 +163,31 @@ impl Upstream {
             .pop()
             .expect("the upstream received a request")
     }
+
+    /// Responses the gateway stopped reading before their end.
+    pub fn aborted(&self) -> u32 {
+        *self.state.aborted.lock().unwrap()
+    }
+
+    /// Responses whose body is still being sent.
+    pub fn open(&self) -> usize {
+        self.state.open.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a response body as open until dropped.
+struct Open(Arc<UpstreamState>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn respond(
     req: Request<Incoming>,
     handler: Handler,
-    rec: Arc<Mutex<Vec<Received>>>,
-    aborted: Arc<Mutex<u32>>,
+    state: Arc<UpstreamState>,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let bytes = body
@@ -167,12 +201,18 @@ async fn respond(
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     };
     let reply = handler(&received);
-    rec.lock().unwrap().push(received);
+    state.received.lock().unwrap().push(received);
+    if !reply.head_delay.is_zero() {
+        tokio::time::sleep(reply.head_delay).await;
+    }
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
+    state.open.fetch_add(1, Ordering::SeqCst);
+    let open = Open(state.clone());
     tokio::spawn(async move {
+        let _open = open;
         for chunk in reply.chunks {
             if tx.send(Ok(Frame::data(chunk))).await.is_err() {
-                *aborted.lock().unwrap() += 1;
+                *state.aborted.lock().unwrap() += 1;
                 return;
             }
             if !reply.delay.is_zero() {
@@ -189,7 +229,7 @@ async fn respond(
             End::Stall => {
                 // Keep the body open until the gateway gives up on it.
                 tx.closed().await;
-                *aborted.lock().unwrap() += 1;
+                *state.aborted.lock().unwrap() += 1;
             }
         }
     });
