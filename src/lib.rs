@@ -22,6 +22,13 @@
 //! let upstream = openai::request_to_wire(chat, &Default::default()).unwrap();
 //! assert_eq!(upstream.stream_options.unwrap().include_usage, Some(true));
 //! ```
+//!
+//! # Guides
+//!
+//! - [`guide::conversion`]: what crosses between the formats, what is kept,
+//!   what is dropped.
+//! - [`guide::resilience`]: how retry, fallback, hedging, balancing and
+//!   timeouts compose, with their defaults.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
@@ -56,6 +63,19 @@ pub enum Format {
     Anthropic,
     /// OpenAI Chat Completions (`/v1/chat/completions`).
     OpenAi,
+}
+
+/// Longer explanations, rendered from `docs/`.
+pub mod guide {
+    /// Conversion between the formats.
+    pub mod conversion {
+        #![doc = include_str!("../docs/conversion.md")]
+    }
+
+    /// The resilience layers.
+    pub mod resilience {
+        #![doc = include_str!("../docs/resilience.md")]
+    }
 }
 
 /// The README's examples, compiled and run as doc tests.

@@ -29,8 +29,9 @@
 //! assert_eq!(json["max_completion_tokens"], 256);
 //! ```
 
-#![doc = ""]
-#![doc = include_str!("../../docs/conversion.md")]
+//!
+//! What crosses between the formats and what is dropped on purpose:
+//! [`crate::guide::conversion`].
 
 mod accumulate;
 pub mod anthropic;

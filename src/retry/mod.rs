@@ -24,7 +24,7 @@
 //!   error goes back to the client with it.
 //! - **Budget**: retries may add at most `budget_percent` of the recent
 //!   traffic (plus `budget_min_per_sec`), as tower's
-//!   [`TpsBudget`](tower::retry::budget::TpsBudget) counts it, so an outage
+//!   [`tower::retry::budget::TpsBudget`] counts it, so an outage
 //!   cannot turn into a retry storm.
 //!
 //! Every retry counts in `llmgate_retries_total{model, reason}`; a retry the

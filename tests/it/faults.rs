@@ -21,7 +21,7 @@ async fn farm(
 ) -> (Upstream, Upstream, TestGateway) {
     capture::install();
     let a = Upstream::start(faulty).await;
-    let b = Upstream::start(|r| healthy(r)).await;
+    let b = Upstream::start(healthy).await;
     let toml = format!(
         r#"
         {extra}
@@ -174,7 +174,7 @@ async fn fault_529_overloaded_fails_over() {
 #[tokio::test]
 async fn fault_connection_refused_fails_over() {
     capture::install();
-    let b = Upstream::start(|r| healthy(r)).await;
+    let b = Upstream::start(healthy).await;
     let toml = format!(
         r#"
         [balance]
@@ -427,8 +427,8 @@ async fn fallback_to_another_model_group_and_context_window_fallback() {
         }
     })
     .await;
-    let small = Upstream::start(|r| healthy(r)).await;
-    let long = Upstream::start(|r| healthy(r)).await;
+    let small = Upstream::start(healthy).await;
+    let long = Upstream::start(healthy).await;
     let toml = format!(
         r#"
         [retry]

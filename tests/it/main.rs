@@ -8,4 +8,5 @@ mod faults;
 mod fixtures;
 mod pipeline;
 mod props;
+mod soak;
 mod support;
