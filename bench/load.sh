@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The load benchmark, in one command:
+#
+#   bash bench/load.sh            # BENCH_SECONDS=5 per run, BENCH_ROUNDS=3 rounds
+#
+# Builds in release mode, installs wrk and nginx (Debian packages) if they are
+# missing, starts the mock upstream, nginx as a plain keep-alive reverse proxy
+# in front of it, and the example gateway, then measures — in one run,
+# alternating the targets round after round — direct to the mock, nginx,
+# llmgate same-format (OpenAI → OpenAI) and llmgate with full conversion
+# (Anthropic client → OpenAI upstream): small and large requests at 1 and 32
+# connections (wrk), 100-event streams at 64 concurrent streams (loadgen),
+# the overhead header against the measured added latency, and the gateway's
+# memory at idle and with 1,000 open streams. Prints one table and writes it
+# to bench/RESULTS.md (with the machine, the date and the commit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN="${BENCH_SECONDS:-5}"
+ROUNDS="${BENCH_ROUNDS:-3}"
+MOCK=19100 NGINX=19200 GW=19300
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx; then
+  echo "installing wrk and nginx…"
+  (apt-get install -y -q wrk nginx-light >/dev/null 2>&1) || { apt-get update -q >/dev/null && apt-get install -y -q wrk nginx-light >/dev/null; }
+fi
+NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
+
+cargo build --release --example gateway --example mock_upstream --example loadgen
+BIN=target/release/examples
+WORK="$(mktemp -d)"
+python3 bench/make_bodies.py "$WORK"
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+"$BIN/mock_upstream" "127.0.0.1:$MOCK" >"$WORK/mock.log" 2>&1 &
+PIDS+=($!)
+
+mkdir -p "$WORK/nginx/logs"
+cat >"$WORK/nginx/nginx.conf" <<NGINX
+worker_processes auto;
+error_log $WORK/nginx/logs/error.log warn;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream mock { server 127.0.0.1:$MOCK; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGINX;
+    client_body_buffer_size 64k;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+"$NGINX_BIN" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+PIDS+=($!)
+
+BENCH_MOCK_PORT=$MOCK RUST_LOG=warn "$BIN/gateway" --config bench/gateway.toml --listen "127.0.0.1:$GW" >"$WORK/gateway.log" 2>&1 &
+GW_PID=$!
+PIDS+=($GW_PID)
+
+wait_up() {
+  for _ in $(seq 1 100); do
+    if python3 -c "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" "$1" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "not up: $1"; cat "$WORK"/*.log; exit 1
+}
+wait_up "http://127.0.0.1:$MOCK/health"
+wait_up "http://127.0.0.1:$NGINX/health"
+wait_up "http://127.0.0.1:$GW/health"
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+record() { echo "{\"scenario\":\"$1\",\"target\":\"$2\",\"round\":$3,\"data\":$4}" >>"$RESULTS"; }
+
+RSS_START=$(rss_kb $GW_PID)
+
+url() {
+  case "$1" in
+    direct) echo "http://127.0.0.1:$MOCK/v1/chat/completions" ;;
+    nginx) echo "http://127.0.0.1:$NGINX/v1/chat/completions" ;;
+    same) echo "http://127.0.0.1:$GW/v1/chat/completions" ;;
+    convert) echo "http://127.0.0.1:$GW/v1/messages" ;;
+  esac
+}
+body() { # target, size
+  case "$1" in convert) echo "$WORK/$2_anthropic.json" ;; *) echo "$WORK/$2_openai.json" ;; esac
+}
+
+TARGETS="direct nginx same convert"
+# Warm every path up once.
+for t in $TARGETS; do BODY="$(body "$t" small)" wrk -t1 -c4 -d1s -s bench/post.lua "$(url "$t")" >/dev/null; done
+
+for round in $(seq 1 "$ROUNDS"); do
+  for size in small large; do
+    for conns in 1 32; do
+      for t in $TARGETS; do
+        out=$(BODY="$(body "$t" $size)" wrk -t1 -c$conns -d"${SECONDS_PER_RUN}s" -s bench/post.lua "$(url "$t")" | tail -1)
+        record "$size-$conns" "$t" "$round" "$out"
+        echo "round $round  $size requests, $conns connection(s), $t: $out"
+      done
+    done
+  done
+  for t in $TARGETS; do
+    out=$("$BIN/loadgen" stream "$(url "$t")" "$(body "$t" stream)" 64 "$SECONDS_PER_RUN")
+    record "stream-64" "$t" "$round" "$out"
+    echo "round $round  100-event streams x64, $t: $out"
+  done
+  for t in same convert; do
+    out=$("$BIN/loadgen" overhead "$(url "$t")" "$(body "$t" small)" 2000)
+    record "overhead" "$t" "$round" "$out"
+    echo "round $round  overhead header, $t: $out"
+  done
+done
+
+sleep 1
+RSS_IDLE=$(rss_kb $GW_PID)
+"$BIN/loadgen" hold "http://127.0.0.1:$GW/v1/messages" "$WORK/slow_anthropic.json" 1000 8 >"$WORK/hold.log" 2>&1 &
+HOLD=$!
+for _ in $(seq 1 600); do grep -q holding "$WORK/hold.log" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+RSS_HELD=$(rss_kb $GW_PID)
+HELD=$(grep -o 'holding [0-9]*' "$WORK/hold.log" | awk '{print $2}')
+wait $HOLD 2>/dev/null || true
+echo "gateway RSS: start ${RSS_START} kB, idle after load ${RSS_IDLE} kB, ${HELD} open streams ${RSS_HELD} kB"
+
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo '+dirty')"
+MACHINE="$(lscpu 2>/dev/null | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+python3 bench/report.py "$RESULTS" "$RSS_START" "$RSS_IDLE" "$RSS_HELD" "${HELD:-0}" "$COMMIT" "$MACHINE" "$SECONDS_PER_RUN" "$ROUNDS" | tee bench/RESULTS.md

@@ -1,0 +1,87 @@
+"""Turns the load benchmark's raw results into the table of RESULTS.md."""
+import datetime
+import json
+import statistics
+import sys
+
+path, rss_start, rss_idle, rss_held, held, commit, machine, secs, rounds = sys.argv[1:10]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+
+def med(scenario, target, key):
+    vals = [r["data"][key] for r in rows if r["scenario"] == scenario and r["target"] == target]
+    return statistics.median(vals) if vals else float("nan")
+
+TARGETS = ["direct", "nginx", "same", "convert"]
+NAMES = {"direct": "direct to the mock", "nginx": "nginx pass-through",
+         "same": "llmgate same format (OpenAI→OpenAI)", "convert": "llmgate conversion (Anthropic→OpenAI)"}
+out = []
+p = out.append
+p("# Load benchmark results\n")
+p(f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+p(f"- commit: `{commit}`")
+p(f"- machine: {machine}")
+p(f"- method: `bash bench/load.sh` — every figure is the median of {rounds} rounds of {secs} s per target;"
+  " the targets alternate within each round. wrk (1 thread) for requests, `examples/loadgen.rs` for streams;"
+  " mock upstream on one thread, nginx `worker_processes auto`, the example gateway with its default stack"
+  " (auth, resolve, metrics with a Prometheus recorder, timeouts, retry, balance) and `RUST_LOG=warn`.\n")
+
+p("## Requests\n")
+p("| requests | conns | target | req/s | p50 µs | p99 µs | req/s vs nginx | p99 vs nginx | req/s vs direct | added p50 µs |")
+p("|---|---|---|---|---|---|---|---|---|---|")
+for size in ["small", "large"]:
+    for conns in ["1", "32"]:
+        sc = f"{size}-{conns}"
+        n_rps, n_p99, d_rps, d_p50 = med(sc, "nginx", "rps"), med(sc, "nginx", "p99_us"), med(sc, "direct", "rps"), med(sc, "direct", "p50_us")
+        for t in TARGETS:
+            rps, p50, p99 = med(sc, t, "rps"), med(sc, t, "p50_us"), med(sc, t, "p99_us")
+            label = "~200 B" if size == "small" else "~31 KB"
+            p(f"| {label} | {conns} | {NAMES[t]} | {rps:,.0f} | {p50:,.0f} | {p99:,.0f} | {rps / n_rps:.2f} | {p99 / n_p99:.2f} | {rps / d_rps:.2f} | {p50 - d_p50:,.0f} |")
+
+p("\n## Streams (100 content events each, 64 at once)\n")
+p("| target | events/s | vs direct | TTFT p50 µs | added TTFT p50 µs | TTFT p99 µs | errors |")
+p("|---|---|---|---|---|---|---|")
+d_ev, d_ttft = med("stream-64", "direct", "events_per_sec"), med("stream-64", "direct", "ttft_p50_us")
+for t in TARGETS:
+    ev, tt, t99, err = (med("stream-64", t, k) for k in ["events_per_sec", "ttft_p50_us", "ttft_p99_us", "errors"])
+    p(f"| {NAMES[t]} | {ev:,.0f} | {ev / d_ev:.2f} | {tt:,.0f} | {tt - d_ttft:,.0f} | {t99:,.0f} | {err:.0f} |")
+
+p("\n## Overhead header vs measured added latency (1 connection, small requests)\n")
+p("| target | header p50 µs | measured added p50 µs (target − direct, wrk) | ratio |")
+p("|---|---|---|---|")
+added = {}
+for t in ["same", "convert"]:
+    header = med("overhead", t, "overhead_header_p50_us")
+    measured = med("small-1", t, "p50_us") - med("small-1", "direct", "p50_us")
+    added[t] = (header, measured)
+    p(f"| {NAMES[t]} | {header:,.0f} | {measured:,.0f} | {header / measured:.2f} |")
+
+p("\n## Memory (gateway RSS)\n")
+p(f"- at start: {int(rss_start) / 1024:.1f} MiB; idle after the load: {int(rss_idle) / 1024:.1f} MiB;"
+  f" with {held} open streams: {int(rss_held) / 1024:.1f} MiB\n")
+
+p("## Targets\n")
+p("| target | measured | goal | met |")
+p("|---|---|---|---|")
+def check(name, value, goal, ok):
+    p(f"| {name} | {value} | {goal} | {'yes' if ok else '**no**'} |")
+r = med("small-32", "convert", "rps") / med("small-32", "nginx", "rps")
+check("conversion, small, 32 conns: throughput vs nginx", f"{r:.2f}", "≥ 0.60", r >= 0.60)
+r = med("small-32", "convert", "p99_us") / med("small-32", "nginx", "p99_us")
+check("conversion, small, 32 conns: p99 vs nginx", f"{r:.2f}", "≤ 2.0", r <= 2.0)
+r = med("small-32", "same", "rps") / med("small-32", "nginx", "rps")
+check("same format, small, 32 conns: throughput vs nginx", f"{r:.2f}", "≥ 0.80", r >= 0.80)
+n_added = med("small-1", "nginx", "p50_us") - med("small-1", "direct", "p50_us")
+for t in ["same", "convert"]:
+    a = med("small-1", t, "p50_us") - med("small-1", "direct", "p50_us")
+    check(f"1 conn: added p50, {t} vs nginx's", f"{a:,.0f} µs vs {n_added:,.0f} µs = {a / n_added:.2f}", "≤ 1.5", a <= 1.5 * n_added)
+for t in ["same", "convert"]:
+    r = med("stream-64", t, "events_per_sec") / d_ev
+    check(f"streams: events/s vs direct, {t}", f"{r:.2f}", "≥ 0.70", r >= 0.70)
+    a = med("stream-64", t, "ttft_p50_us") - d_ttft
+    check(f"streams: added TTFT p50, {t}", f"{a:,.0f} µs", "< 200 µs", a < 200)
+check("idle RSS", f"{int(rss_idle) / 1024:.1f} MiB", "≤ 15 MiB", int(rss_idle) <= 15 * 1024)
+check(f"RSS with {held} open streams", f"{int(rss_held) / 1024:.1f} MiB", "≤ 64 MiB", int(rss_held) <= 64 * 1024 and int(held) >= 1000)
+for t in ["same", "convert"]:
+    h, m = added[t]
+    check(f"overhead header vs measured added latency, {t}", f"{h / m:.2f}", "within 25 % (0.75–1.25)", 0.75 <= h / m <= 1.25)
+print("\n".join(out))
