@@ -49,12 +49,17 @@ type Body = BoxBody<Bytes, Infallible>;
 
 fn number_after(body: &[u8], key: &str) -> Option<u64> {
     let at = memchr::memmem::find(body, key.as_bytes())? + key.len();
-    let digits: Vec<u8> = body[at..].iter().take_while(|b| b.is_ascii_digit()).copied().collect();
+    let digits: Vec<u8> = body[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .copied()
+        .collect();
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
 fn is_stream(body: &[u8]) -> bool {
-    memchr::memmem::find(body, b"\"stream\":true").is_some() || memchr::memmem::find(body, b"\"stream\": true").is_some()
+    memchr::memmem::find(body, b"\"stream\":true").is_some()
+        || memchr::memmem::find(body, b"\"stream\": true").is_some()
 }
 
 /// The frames of a stream, released one per `interval`.
@@ -71,7 +76,10 @@ impl http_body::Body for Frames {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if let Some(first) = self.first.take() {
             return Poll::Ready(Some(Ok(Frame::data(first))));
         }
@@ -79,7 +87,9 @@ impl http_body::Body for Frames {
             return Poll::Ready(self.last.take().map(|b| Ok(Frame::data(b))));
         }
         if let Some(interval) = self.interval {
-            let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(interval)));
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(interval)));
             if sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
@@ -96,19 +106,32 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         "/v1/messages" => Shape::Anthropic,
         "/health" => return Ok(Response::new(Full::new(Bytes::from_static(b"ok")).boxed())),
         _ => {
-            let mut resp = Response::new(Full::new(Bytes::from_static(b"{\"error\":{\"message\":\"not found\"}}")).boxed());
+            let mut resp = Response::new(
+                Full::new(Bytes::from_static(
+                    b"{\"error\":{\"message\":\"not found\"}}",
+                ))
+                .boxed(),
+            );
             *resp.status_mut() = StatusCode::NOT_FOUND;
             return Ok(resp);
         }
     };
-    let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     if !is_stream(&body) {
         let json = match shape {
             Shape::OpenAi => OPENAI_COMPLETE,
             Shape::Anthropic => ANTHROPIC_COMPLETE,
         };
         let mut resp = Response::new(Full::new(Bytes::from_static(json.as_bytes())).boxed());
-        resp.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
         return Ok(resp);
     }
     let chunks = number_after(&body, "mock:chunks=").map_or(DEFAULT_CHUNKS, |n| n as usize);
@@ -126,14 +149,19 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         sleep: None,
     };
     let mut resp = Response::new(frames.boxed());
-    resp.headers_mut().insert("content-type", http::HeaderValue::from_static("text/event-stream"));
+    resp.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("text/event-stream"),
+    );
     Ok(resp)
 }
 
 /// Serves the mock on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(handle);

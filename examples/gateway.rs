@@ -10,17 +10,31 @@
 //! `POST /v1/chat/completions`, `GET /v1/models` (the gateway), `GET /health`,
 //! `GET /metrics` (Prometheus exposition), `GET /stats` (the request tracker).
 //! `RUST_LOG=llmgate=debug` shows a line per request.
+//!
+//! The server is thread-per-core: one single-threaded tokio runtime per CPU
+//! (`LLMGATE_THREADS` overrides the count), all accepting on one listening
+//! socket and sharing one gateway (its balancer state, tracker and metrics).
+//! A request, its upstream call and its response stay on the thread that
+//! accepted the connection, so the hot path has no cross-thread wake-ups;
+//! llmgate's upstream client keeps a connection pool per thread for the same
+//! reason. The layers themselves run on any tokio runtime.
 
 use std::error::Error;
 
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use llmgate::config::Config;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+/// mimalloc rather than the system allocator: a gateway allocates and frees
+/// small buffers on every request from every thread, which glibc's malloc
+/// serves markedly slower (see `bench/RESULTS.md`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Result<(), Box<dyn Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -64,23 +78,79 @@ async fn main() -> Result<(), Box<dyn Error>> {
             get(move || std::future::ready(Json(tracker.snapshot()))),
         );
 
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&addr)?
+        .next()
+        .ok_or_else(|| format!("`{addr}` resolves to no address"))?;
+    let first = reuseport_listener(addr)?;
+    let local = first.local_addr()?;
     let source = config_path
         .as_deref()
         .unwrap_or("the built-in mock provider");
+    let threads = std::env::var("LLMGATE_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .max(1);
+    println!("llmgate listening on http://{local} ({source}, {threads} threads)");
     println!(
-        "llmgate listening on http://{} ({source})",
-        listener.local_addr()?
+        "try: curl -s http://{local}/v1/messages -H 'content-type: application/json' \
+         -d '{{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":64,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'"
     );
-    println!(
-        "try: curl -s http://{}/v1/messages -H 'content-type: application/json' \
-         -d '{{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":64,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
-        listener.local_addr()?
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+
+    // One listening socket per thread on the same port (SO_REUSEPORT): the
+    // kernel spreads new connections over the threads evenly, where one
+    // shared socket lets whichever thread wakes first take them all.
+    let mut listeners = vec![first];
+    for _ in 1..threads {
+        listeners.push(reuseport_listener(local)?);
+    }
+    let servers = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, listener)| {
+            let app = app.clone();
+            Ok(std::thread::Builder::new()
+                .name(format!("llmgate-{i}"))
+                .spawn(move || serve(listener, app))?)
         })
-        .await?;
+        .collect::<Result<Vec<_>, Box<dyn Error>>>()?;
+    for server in servers {
+        server
+            .join()
+            .map_err(|_| "a server thread panicked")?
+            .map_err(|e| e.to_string())?;
+    }
     Ok(())
+}
+
+/// A non-blocking listening socket on `addr` that other threads may bind too.
+fn reuseport_listener(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// One server thread: a single-threaded runtime accepting on `listener`
+/// until Ctrl-C.
+fn serve(listener: std::net::TcpListener, app: Router) -> std::io::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+        })
 }

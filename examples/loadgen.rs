@@ -23,7 +23,9 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 fn client(pool: usize) -> HttpClient {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(pool).build(http)
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(pool)
+        .build(http)
 }
 
 fn request(url: &str, body: &Bytes) -> http::Request<Full<Bytes>> {
@@ -55,7 +57,9 @@ async fn one_stream(client: &HttpClient, url: &str, body: &Bytes) -> Option<(Dur
     let mut events = 0u64;
     let mut carry = Vec::new();
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.ok()?.into_data() else { continue };
+        let Ok(data) = frame.ok()?.into_data() else {
+            continue;
+        };
         if ttft.is_none() && memchr::memmem::find(&data, b"tok").is_some() {
             ttft = Some(start.elapsed());
         }
@@ -80,7 +84,12 @@ async fn stream_mode(url: String, body: Bytes, concurrency: usize, seconds: u64)
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (client, url, body) = (client.clone(), url.clone(), body.clone());
-        let (events, streams, errors, ttfts) = (events.clone(), streams.clone(), errors.clone(), ttfts.clone());
+        let (events, streams, errors, ttfts) = (
+            events.clone(),
+            streams.clone(),
+            errors.clone(),
+            ttfts.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 match one_stream(&client, &url, &body).await {
@@ -118,9 +127,12 @@ async fn hold_mode(url: String, body: Bytes, streams: usize, seconds: u64) {
     let opened = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..streams {
-        let (client, url, body, opened) = (client.clone(), url.clone(), body.clone(), opened.clone());
+        let (client, url, body, opened) =
+            (client.clone(), url.clone(), body.clone(), opened.clone());
         tasks.push(tokio::spawn(async move {
-            let Ok(resp) = client.request(request(&url, &body)).await else { return };
+            let Ok(resp) = client.request(request(&url, &body)).await else {
+                return;
+            };
             let mut body = resp.into_body();
             // Hold the stream open, reading what comes.
             let mut counted = false;
@@ -149,7 +161,9 @@ async fn overhead_mode(url: String, body: Bytes, requests: usize) {
     let mut overheads = Vec::with_capacity(requests);
     for _ in 0..requests {
         let start = Instant::now();
-        let Ok(resp) = client.request(request(&url, &body)).await else { continue };
+        let Ok(resp) = client.request(request(&url, &body)).await else {
+            continue;
+        };
         let header = resp
             .headers()
             .get("x-llmgate-overhead-ms")
@@ -185,7 +199,11 @@ fn main() {
         std::process::exit(2)
     }));
     let n = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("a runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
     rt.block_on(async move {
         match mode.as_str() {
             "stream" => stream_mode(url, body, n(4, 64) as usize, n(5, 10)).await,

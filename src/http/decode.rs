@@ -179,8 +179,13 @@ where
     Ok(buf.freeze())
 }
 
-/// Parses JSON, naming the path of the offending field on error.
+/// Parses JSON, naming the path of the offending field on error. Tracking
+/// the path costs an allocation per field, so a body is parsed without it
+/// first and again with it only when it fails.
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

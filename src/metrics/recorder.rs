@@ -1,9 +1,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use metrics::{Counter, Gauge, Histogram};
 use serde::Serialize;
 use tracing::Span;
 
@@ -152,7 +153,8 @@ pub struct Tracker {
 
 struct TrackerInner {
     in_flight: Mutex<HashMap<Arc<str>, Arc<RecordInner>>>,
-    recent: Mutex<VecDeque<Finished>>,
+    recent: Mutex<VecDeque<Done>>,
+    metrics: MetricHandles,
     capacity: usize,
     started: AtomicU64,
     success: AtomicU64,
@@ -185,6 +187,7 @@ impl Tracker {
             inner: Arc::new(TrackerInner {
                 in_flight: Mutex::new(HashMap::new()),
                 recent: Mutex::new(VecDeque::with_capacity(capacity)),
+                metrics: MetricHandles::default(),
                 capacity,
                 started: AtomicU64::new(0),
                 success: AtomicU64::new(0),
@@ -224,8 +227,7 @@ impl Tracker {
             ),
         });
         self.inner.started.fetch_add(1, Ordering::Relaxed);
-        ::metrics::gauge!("llmgate_requests_in_flight", "inbound" => format_label(inbound))
-            .increment(1.0);
+        self.inner.metrics.in_flight(inbound).increment(1.0);
         lock(&self.inner.in_flight).insert(inner.id.clone(), inner.clone());
         Recorder {
             handle: Arc::new(Handle(inner)),
@@ -263,7 +265,11 @@ impl Tracker {
                 client_disconnect: t.client_disconnect.load(Ordering::Relaxed),
             },
             in_flight: in_flight.into_iter().map(|(_, f)| f).collect(),
-            recent: lock(&t.recent).iter().rev().cloned().collect(),
+            recent: lock(&t.recent)
+                .iter()
+                .rev()
+                .map(Done::to_finished)
+                .collect(),
         }
     }
 }
@@ -423,93 +429,260 @@ fn finish(r: &RecordInner, outcome: Outcome, status: u16) -> bool {
     };
     counter.fetch_add(1, Ordering::Relaxed);
 
-    let s = lock(&r.state);
-    let inbound = format_label(r.inbound);
-    let provider = s.provider.clone().unwrap_or_else(|| "none".into());
-    let model = s.route.clone().unwrap_or_else(|| "unknown".into());
-    let labels = [
-        ("inbound", inbound.to_owned()),
-        ("provider", provider.clone()),
-        ("model", model.clone()),
-        ("outcome", outcome.as_str().to_owned()),
-    ];
-    ::metrics::counter!("llmgate_requests_total", &labels).increment(1);
-    ::metrics::histogram!("llmgate_request_duration_seconds", &labels)
-        .record(duration.as_secs_f64());
-    ::metrics::gauge!("llmgate_requests_in_flight", "inbound" => inbound).decrement(1.0);
-    if let Some(ttft) = s.ttft {
-        ::metrics::histogram!("llmgate_time_to_first_token_seconds",
-            "inbound" => inbound, "provider" => provider.clone(), "model" => model.clone())
-        .record(ttft.as_secs_f64());
+    // The record's state is no longer written: take it rather than copy it.
+    let state = std::mem::take(&mut *lock(&r.state));
+    let m = &t.metrics;
+    let route = m.route(
+        state.provider.as_deref().unwrap_or("none"),
+        state.route.as_deref().unwrap_or("unknown"),
+    );
+    let (requests, durations) = route.requests(r.inbound, outcome);
+    requests.increment(1);
+    durations.record(duration.as_secs_f64());
+    m.in_flight(r.inbound).decrement(1.0);
+    if let Some(ttft) = state.ttft {
+        route.ttft(r.inbound).record(ttft.as_secs_f64());
     }
-    if let Some(overhead) = s.overhead {
-        ::metrics::histogram!("llmgate_gateway_overhead_seconds", "inbound" => inbound)
-            .record(overhead.as_secs_f64());
+    if let Some(overhead) = state.overhead {
+        m.overhead(r.inbound).record(overhead.as_secs_f64());
     }
-    let (mut input_tokens, mut output_tokens) = (None, None);
-    if let Some(u) = &s.usage {
-        let tokens = [
-            ("input", u.input_tokens),
-            ("output", u.output_tokens),
-            ("cache_read", u.cache_read_tokens),
-            ("cache_write", u.cache_write_tokens),
-        ];
-        for (kind, n) in tokens {
+    if let Some(u) = &state.usage {
+        for (kind, n) in TokenKind::ALL.into_iter().zip([
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_tokens,
+            u.cache_write_tokens,
+        ]) {
             if let Some(n) = n.filter(|n| *n > 0) {
-                ::metrics::counter!("llmgate_tokens_total",
-                    "provider" => provider.clone(), "model" => model.clone(), "kind" => kind)
-                .increment(n);
+                route.tokens(kind).increment(n);
             }
         }
-        input_tokens = u.input_tokens.map(|_| u.prompt_tokens());
-        output_tokens = u.output_tokens;
-        if let Some(n) = input_tokens {
-            r.span.record("gen_ai.usage.input_tokens", n);
+        if u.input_tokens.is_some() {
+            r.span
+                .record("gen_ai.usage.input_tokens", u.prompt_tokens());
         }
-        if let Some(n) = output_tokens {
+        if let Some(n) = u.output_tokens {
             r.span.record("gen_ai.usage.output_tokens", n);
         }
     }
-    if let Some(reason) = &s.finish_reason {
+    if let Some(reason) = &state.finish_reason {
         r.span
             .record("gen_ai.response.finish_reasons", reason.as_str());
     }
     r.span.record("llmgate.outcome", outcome.as_str());
     r.span.record("http.response.status_code", status);
-    let millis = |d: Duration| d.as_secs_f64() * 1000.0;
-    let finished = Finished {
-        id: r.id.to_string(),
-        inbound,
-        model: s.requested_model.clone(),
-        route: s.route.clone(),
-        provider: s.provider.clone(),
-        upstream_model: s.upstream_model.clone(),
-        attempts: s
-            .attempts
-            .as_ref()
-            .map(|a| a.list().iter().map(crate::llm::Target::label).collect())
-            .unwrap_or_default(),
+    tracing::debug!(parent: &r.span, outcome = outcome.as_str(), status,
+        duration_ms = duration.as_secs_f64() * 1000.0, "request finished");
+    if t.capacity == 0 {
+        return true;
+    }
+    let done = Done {
+        id: r.id.clone(),
+        inbound: r.inbound,
+        state,
         outcome,
         status,
-        duration_ms: millis(duration),
-        ttft_ms: s.ttft.map(millis),
-        overhead_ms: s.overhead.map(millis),
-        input_tokens,
-        output_tokens,
-        ended_at_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        duration,
+        ended_at: SystemTime::now(),
     };
-    drop(s);
-    tracing::debug!(parent: &r.span, outcome = outcome.as_str(), status, duration_ms = finished.duration_ms, "request finished");
     let mut recent = lock(&t.recent);
     if recent.len() == t.capacity {
         recent.pop_front();
     }
-    if t.capacity > 0 {
-        recent.push_back(finished);
-    }
+    recent.push_back(done);
     true
+}
+
+/// A finished request as the tracker keeps it: what the request recorded,
+/// moved rather than copied. [`Finished`] is built from it on a snapshot.
+struct Done {
+    id: Arc<str>,
+    inbound: Format,
+    state: RecordState,
+    outcome: Outcome,
+    status: u16,
+    duration: Duration,
+    ended_at: SystemTime,
+}
+
+impl Done {
+    fn to_finished(&self) -> Finished {
+        let s = &self.state;
+        let millis = |d: Duration| d.as_secs_f64() * 1000.0;
+        Finished {
+            id: self.id.to_string(),
+            inbound: format_label(self.inbound),
+            model: s.requested_model.clone(),
+            route: s.route.clone(),
+            provider: s.provider.clone(),
+            upstream_model: s.upstream_model.clone(),
+            attempts: s
+                .attempts
+                .as_ref()
+                .map(|a| a.list().iter().map(crate::llm::Target::label).collect())
+                .unwrap_or_default(),
+            outcome: self.outcome,
+            status: self.status,
+            duration_ms: millis(self.duration),
+            ttft_ms: s.ttft.map(millis),
+            overhead_ms: s.overhead.map(millis),
+            input_tokens: s
+                .usage
+                .as_ref()
+                .and_then(|u| u.input_tokens.map(|_| u.prompt_tokens())),
+            output_tokens: s.usage.as_ref().and_then(|u| u.output_tokens),
+            ended_at_ms: self
+                .ended_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        }
+    }
+}
+
+/// The kinds of `llmgate_tokens_total`.
+#[derive(Clone, Copy)]
+enum TokenKind {
+    Input,
+    Output,
+    CacheRead,
+    CacheWrite,
+}
+
+impl TokenKind {
+    const ALL: [TokenKind; 4] = [
+        TokenKind::Input,
+        TokenKind::Output,
+        TokenKind::CacheRead,
+        TokenKind::CacheWrite,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Input => "input",
+            TokenKind::Output => "output",
+            TokenKind::CacheRead => "cache_read",
+            TokenKind::CacheWrite => "cache_write",
+        }
+    }
+}
+
+fn format_index(f: Format) -> usize {
+    match f {
+        Format::Anthropic => 0,
+        Format::OpenAi => 1,
+    }
+}
+
+fn outcome_index(o: Outcome) -> usize {
+    match o {
+        Outcome::Success => 0,
+        Outcome::UpstreamError => 1,
+        Outcome::GatewayError => 2,
+        Outcome::ClientDisconnect => 3,
+    }
+}
+
+/// How many (provider, model) label pairs keep their metric handles; past
+/// it (models named freely by clients), handles are registered per request.
+const MAX_CACHED_ROUTES: usize = 1024;
+
+/// The tracker's `metrics` handles, by label values, so that recording a
+/// request's metrics registers nothing (no label strings, no registry
+/// look-up) once its labels have been seen. A handle is bound to the
+/// recorder installed when it is first used: install the `metrics` recorder
+/// before serving requests.
+#[derive(Default)]
+struct MetricHandles {
+    in_flight: [OnceLock<Gauge>; 2],
+    overhead: [OnceLock<Histogram>; 2],
+    /// provider → model → handles.
+    routes: Mutex<HashMap<String, HashMap<String, Arc<RouteMetrics>>>>,
+    cached: AtomicUsize,
+}
+
+impl MetricHandles {
+    fn in_flight(&self, inbound: Format) -> &Gauge {
+        self.in_flight[format_index(inbound)].get_or_init(
+            || ::metrics::gauge!("llmgate_requests_in_flight", "inbound" => format_label(inbound)),
+        )
+    }
+
+    fn overhead(&self, inbound: Format) -> &Histogram {
+        self.overhead[format_index(inbound)].get_or_init(|| {
+            ::metrics::histogram!("llmgate_gateway_overhead_seconds",
+                "inbound" => format_label(inbound))
+        })
+    }
+
+    fn route(&self, provider: &str, model: &str) -> Arc<RouteMetrics> {
+        let mut routes = lock(&self.routes);
+        if let Some(m) = routes.get(provider).and_then(|p| p.get(model)) {
+            return m.clone();
+        }
+        let m = Arc::new(RouteMetrics::new(provider, model));
+        if self.cached.load(Ordering::Relaxed) < MAX_CACHED_ROUTES {
+            self.cached.fetch_add(1, Ordering::Relaxed);
+            routes
+                .entry(provider.to_owned())
+                .or_default()
+                .insert(model.to_owned(), m.clone());
+        }
+        m
+    }
+}
+
+/// The handles of one (provider, model) pair.
+struct RouteMetrics {
+    provider: String,
+    model: String,
+    /// By inbound format and outcome: `llmgate_requests_total` and
+    /// `llmgate_request_duration_seconds`.
+    requests: [[OnceLock<(Counter, Histogram)>; 4]; 2],
+    ttft: [OnceLock<Histogram>; 2],
+    tokens: [OnceLock<Counter>; 4],
+}
+
+impl RouteMetrics {
+    fn new(provider: &str, model: &str) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            requests: Default::default(),
+            ttft: Default::default(),
+            tokens: Default::default(),
+        }
+    }
+
+    fn requests(&self, inbound: Format, outcome: Outcome) -> &(Counter, Histogram) {
+        self.requests[format_index(inbound)][outcome_index(outcome)].get_or_init(|| {
+            let labels = [
+                ("inbound", format_label(inbound).to_owned()),
+                ("provider", self.provider.clone()),
+                ("model", self.model.clone()),
+                ("outcome", outcome.as_str().to_owned()),
+            ];
+            (
+                ::metrics::counter!("llmgate_requests_total", &labels),
+                ::metrics::histogram!("llmgate_request_duration_seconds", &labels),
+            )
+        })
+    }
+
+    fn ttft(&self, inbound: Format) -> &Histogram {
+        self.ttft[format_index(inbound)].get_or_init(|| {
+            ::metrics::histogram!("llmgate_time_to_first_token_seconds",
+                "inbound" => format_label(inbound), "provider" => self.provider.clone(),
+                "model" => self.model.clone())
+        })
+    }
+
+    fn tokens(&self, kind: TokenKind) -> &Counter {
+        self.tokens[kind as usize].get_or_init(|| {
+            ::metrics::counter!("llmgate_tokens_total",
+                "provider" => self.provider.clone(), "model" => self.model.clone(),
+                "kind" => kind.as_str())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -64,7 +64,10 @@ impl HttpClient {
 
     /// hyper-util's pooled client: HTTP/1.1 and HTTP/2 (ALPN) over rustls
     /// (ring, webpki roots) or plain TCP, a 10 s connect timeout, idle
-    /// connections kept 90 s. Fails only if the TLS provider supports no
+    /// connections kept 90 s. Each thread that sends gets a pool of its own,
+    /// so a request and its upstream connection stay on one thread (no
+    /// cross-thread wake-ups on the hot path; see the example gateway's
+    /// thread-per-core servers). Fails only if the TLS provider supports no
     /// protocol version.
     #[cfg(feature = "client")]
     pub fn hyper() -> Result<Self, BoxError> {
@@ -75,11 +78,7 @@ impl HttpClient {
     /// timeout is a retryable `api_error`).
     #[cfg(feature = "client")]
     pub fn hyper_with(connect_timeout: std::time::Duration) -> Result<Self, BoxError> {
-        use std::time::Duration;
-
-        use hyper_util::client::legacy::Client;
         use hyper_util::client::legacy::connect::HttpConnector;
-        use hyper_util::rt::{TokioExecutor, TokioTimer};
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -91,11 +90,11 @@ impl HttpClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(TokioTimer::new())
-            .build::<_, Full<Bytes>>(connector);
-        Ok(Self::new(client))
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Ok(Self::new(per_thread::PerThread {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            connector,
+        }))
     }
 
     /// Sends a request.
@@ -312,6 +311,67 @@ impl Stream for UpstreamEvents {
                 Poll::Ready(None) => this.end(None),
                 Poll::Pending => return Poll::Pending,
             }
+        }
+    }
+}
+
+#[cfg(feature = "client")]
+mod per_thread {
+    use std::cell::RefCell;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_rustls::HttpsConnector;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::client::legacy::{Client, ResponseFuture};
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+    use super::UpstreamRequest;
+
+    type Hyper = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+    thread_local! {
+        /// This thread's pools, one per [`PerThread`] client.
+        static POOLS: RefCell<Vec<(u64, Hyper)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A hyper-util client whose connection pool is per thread.
+    #[derive(Clone)]
+    pub(super) struct PerThread {
+        pub(super) id: u64,
+        pub(super) connector: HttpsConnector<HttpConnector>,
+    }
+
+    impl PerThread {
+        fn client(&self) -> Hyper {
+            POOLS.with(|pools| {
+                let mut pools = pools.borrow_mut();
+                if let Some((_, c)) = pools.iter().find(|(id, _)| *id == self.id) {
+                    return c.clone();
+                }
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .pool_timer(TokioTimer::new())
+                    .build::<_, Full<Bytes>>(self.connector.clone());
+                pools.push((self.id, client.clone()));
+                client
+            })
+        }
+    }
+
+    impl tower::Service<UpstreamRequest> for PerThread {
+        type Response = http::Response<hyper::body::Incoming>;
+        type Error = hyper_util::client::legacy::Error;
+        type Future = ResponseFuture;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: UpstreamRequest) -> ResponseFuture {
+            self.client().request(req)
         }
     }
 }
