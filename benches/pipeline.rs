@@ -14,7 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Full};
 use llmgate::config::Config;
 use llmgate::provider::HttpClient;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 /// The system allocator, counting allocations (printed per request).
 struct Counting;
