@@ -15,6 +15,10 @@ use crate::metrics::{Outcome, Recorder};
 /// Stop gathering ready events into one write beyond this many bytes.
 const BATCH_BYTES: usize = 16 * 1024;
 
+/// How many turns of the runtime without a new event the events gathered
+/// may wait for more before they are written.
+const COALESCE_TURNS: u32 = 2;
+
 /// The body of every response of the HTTP tier: a complete JSON body or an
 /// event stream.
 pub struct ResponseBody {
@@ -60,6 +64,11 @@ struct SseBody {
     model: Option<String>,
     recorder: Option<Recorder>,
     buf: BytesMut,
+    /// Turns of the runtime since the last event, while holding events.
+    idle_turns: u32,
+    /// Whether content (a block's start or delta) was encoded / written.
+    content_buffered: bool,
+    content_written: bool,
 }
 
 impl ResponseBody {
@@ -83,6 +92,9 @@ impl ResponseBody {
                 model,
                 recorder,
                 buf: BytesMut::with_capacity(4096),
+                idle_turns: 0,
+                content_buffered: false,
+                content_written: false,
             })),
         }
     }
@@ -112,6 +124,7 @@ impl SseBody {
             }
             _ => {}
         }
+        self.content_buffered |= event.is_content();
         self.encoder.encode(event, &mut self.buf);
         end
     }
@@ -129,9 +142,11 @@ impl Body for ResponseBody {
             Kind::Full(bytes) => return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Sse(sse) => sse,
         };
+        let mut progress = false;
         while let Some(stream) = sse.stream.as_mut() {
             match Pin::new(stream).poll_next(cx) {
                 Poll::Ready(Some(event)) => {
+                    progress = true;
                     if sse.push(event) {
                         // Nothing may follow the last event; release the upstream.
                         sse.stream = None;
@@ -151,14 +166,36 @@ impl Body for ResponseBody {
                 break;
             }
         }
-        if !sse.buf.is_empty() {
-            return Poll::Ready(Some(Ok(Frame::data(sse.buf.split().freeze()))));
+        if sse.buf.is_empty() {
+            return if sse.stream.is_none() {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            };
         }
-        if sse.stream.is_none() {
-            Poll::Ready(None)
+        if progress {
+            sse.idle_turns = 0;
         } else {
-            Poll::Pending
+            sse.idle_turns += 1;
         }
+        if sse.content_written
+            && sse.idle_turns < COALESCE_TURNS
+            && sse.stream.is_some()
+            && sse.buf.len() < BATCH_BYTES
+        {
+            // The stream has nothing more this instant, but hyper hands an
+            // upstream body over one chunk per turn of the connection's task
+            // (a turn or two of the runtime later), so events that arrived
+            // together would leave one write each. Give them those turns and
+            // write when they bring nothing: what arrived together leaves
+            // together, as through a proxy that writes what it read. The
+            // first content is written at once (time to first token).
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        sse.idle_turns = 0;
+        sse.content_written |= sse.content_buffered;
+        Poll::Ready(Some(Ok(Frame::data(sse.buf.split().freeze()))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -174,5 +211,125 @@ impl Body for ResponseBody {
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::Sse(_) => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::task::Waker;
+
+    use super::*;
+    use crate::chat::{BlockDelta, Part, Usage};
+
+    fn delta(text: &str) -> ChatEvent {
+        ChatEvent::BlockDelta {
+            index: 0,
+            delta: BlockDelta::Text(text.into()),
+        }
+    }
+
+    /// Events as hyper hands an upstream body over: each one a turn later
+    /// (the stream is pending once before each, and wakes its task).
+    struct OnePerTurn {
+        events: VecDeque<ChatEvent>,
+        ready: bool,
+        /// Stay pending after this many events (an upstream gone quiet).
+        quiet_after: Option<usize>,
+        sent: usize,
+    }
+
+    impl Stream for OnePerTurn {
+        type Item = ChatEvent;
+
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ChatEvent>> {
+            if self.quiet_after == Some(self.sent) {
+                return Poll::Pending;
+            }
+            if !self.ready {
+                self.ready = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.ready = false;
+            self.sent += 1;
+            Poll::Ready(self.events.pop_front())
+        }
+    }
+
+    fn body(quiet_after: Option<usize>) -> ResponseBody {
+        let mut events: VecDeque<ChatEvent> = vec![
+            ChatEvent::MessageStart {
+                id: "msg_1".into(),
+                model: "m".into(),
+                usage: Usage::default(),
+                extra: Default::default(),
+            },
+            ChatEvent::BlockStart {
+                index: 0,
+                part: Part::text(""),
+            },
+        ]
+        .into();
+        events.extend((0..20).map(|i| delta(&format!("w{i} "))));
+        events.extend([ChatEvent::BlockStop { index: 0 }, ChatEvent::MessageStop]);
+        let stream = OnePerTurn {
+            events,
+            ready: false,
+            quiet_after,
+            sent: 0,
+        };
+        ResponseBody::sse(
+            EventStream::new(stream, Some(crate::Format::Anthropic)),
+            Encoder::Anthropic(anthropic::EventEncoder::new(Some(crate::Format::Anthropic))),
+            None,
+            None,
+        )
+    }
+
+    /// Polls like a runtime would, up to `turns` times; the data frames.
+    fn drain(body: &mut ResponseBody, turns: usize) -> Vec<String> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut frames = Vec::new();
+        for _ in 0..turns {
+            match Pin::new(&mut *body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    frames.push(String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap())
+                }
+                Poll::Ready(None) => break,
+                Poll::Ready(Some(Err(e))) => match e {},
+                Poll::Pending => {}
+            }
+        }
+        frames
+    }
+
+    #[test]
+    fn events_arriving_together_leave_together_after_the_first_content() {
+        let mut body = body(None);
+        let frames = drain(&mut body, 1000);
+        assert!(body.is_end_stream());
+        let all = frames.concat();
+        assert_eq!(all.matches("event: content_block_delta").count(), 20);
+        assert!(all.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+        // Up to the first content, each event is written at once...
+        assert!(frames[0].contains("message_start"));
+        assert!(frames[1].starts_with("event: content_block_start"));
+        assert!(!frames[1].contains("content_block_delta"));
+        // ...and the rest, handed over one per turn, in far fewer writes
+        // than events.
+        assert!(frames.len() <= 4, "{} frames", frames.len());
+    }
+
+    #[test]
+    fn held_events_are_written_when_the_upstream_goes_quiet() {
+        // Five events, then nothing: what was gathered must not wait for
+        // more (or for the end of the stream).
+        let mut body = body(Some(5));
+        let frames = drain(&mut body, 100);
+        assert!(!body.is_end_stream());
+        let all = frames.concat();
+        assert_eq!(all.matches("event: content_block_delta").count(), 3);
+        assert!(frames.len() >= 2);
     }
 }
