@@ -173,6 +173,7 @@ where
                     inner: Some(inner),
                     idle: limits.idle,
                     idle_timer: None,
+                    last_event: Instant::now(),
                     deadline:
                         deadline.map(|(at, limit)| (Box::pin(tokio::time::sleep_until(at)), limit)),
                 })),
@@ -184,10 +185,16 @@ where
 }
 
 /// A stream with an idle limit between events and a deadline.
+///
+/// The idle timer is armed once and moved lazily: an event only notes its
+/// time, and when the timer fires early (events came since it was set) it
+/// is set again from the last event. A stream of many events costs one
+/// timer, not one per event.
 struct Watched {
     inner: Option<Pin<Box<dyn Stream<Item = ChatEvent> + Send>>>,
     idle: Option<Duration>,
     idle_timer: Option<Pin<Box<Sleep>>>,
+    last_event: Instant,
     deadline: Option<(Pin<Box<Sleep>>, Duration)>,
 }
 
@@ -202,7 +209,9 @@ impl Stream for Watched {
         match inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(ev)) => {
                 // An event: the idle clock starts again.
-                this.idle_timer = None;
+                if this.idle.is_some() {
+                    this.last_event = Instant::now();
+                }
                 if matches!(ev, ChatEvent::MessageStop | ChatEvent::Error(_)) {
                     this.inner = None;
                 }
@@ -225,10 +234,15 @@ impl Stream for Watched {
             ))));
         }
         if let Some(idle) = this.idle {
+            let due = this.last_event + idle;
             let timer = this
                 .idle_timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-            if timer.as_mut().poll(cx).is_ready() {
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+            if timer.as_mut().poll(cx).is_ready() && timer.deadline() < due {
+                // Fired for an earlier event: count from the last one.
+                timer.as_mut().reset(due);
+            }
+            if timer.deadline() >= due && timer.as_mut().poll(cx).is_ready() {
                 this.inner = None;
                 return Poll::Ready(Some(ChatEvent::Error(timeout_error(
                     "the upstream stream sent nothing",
