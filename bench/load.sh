@@ -8,7 +8,8 @@
 # in front of it, and the example gateway, then measures — in one run,
 # alternating the targets round after round — direct to the mock, nginx,
 # llmgate same-format (OpenAI → OpenAI) and llmgate with full conversion
-# (Anthropic client → OpenAI upstream): small and large requests at 1 and 32
+# (Anthropic client → OpenAI upstream), plus a bare hyper proxy as the floor of
+# a Rust proxy (examples/hyper_proxy.rs): small and large requests at 1 and 32
 # connections (wrk), 100-event streams at 64 concurrent streams (loadgen),
 # the overhead header against the measured added latency, and the gateway's
 # memory at idle and with 1,000 open streams. Prints one table and writes it
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${BENCH_SECONDS:-5}"
 ROUNDS="${BENCH_ROUNDS:-3}"
-MOCK=19100 NGINX=19200 GW=19300
+MOCK=19100 NGINX=19200 GW=19300 HYPER=19400
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx; then
@@ -26,8 +27,10 @@ if ! need wrk || ! need nginx; then
 fi
 NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
 
-cargo build --release --example gateway --example mock_upstream --example loadgen
-BIN=target/release/examples
+# The `release-lto` profile (Cargo.toml): release with fat LTO, as a
+# deployment would build its gateway.
+cargo build --profile release-lto --example gateway --example mock_upstream --example loadgen --example hyper_proxy
+BIN=target/release-lto/examples
 WORK="$(mktemp -d)"
 python3 bench/make_bodies.py "$WORK"
 
@@ -62,6 +65,9 @@ NGINX
 "$NGINX_BIN" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
 
+"$BIN/hyper_proxy" "127.0.0.1:$HYPER" "http://127.0.0.1:$MOCK" >"$WORK/hyper.log" 2>&1 &
+PIDS+=($!)
+
 BENCH_MOCK_PORT=$MOCK RUST_LOG=warn "$BIN/gateway" --config bench/gateway.toml --listen "127.0.0.1:$GW" >"$WORK/gateway.log" 2>&1 &
 GW_PID=$!
 PIDS+=($GW_PID)
@@ -76,6 +82,7 @@ wait_up() {
 wait_up "http://127.0.0.1:$MOCK/health"
 wait_up "http://127.0.0.1:$NGINX/health"
 wait_up "http://127.0.0.1:$GW/health"
+wait_up "http://127.0.0.1:$HYPER/health"
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 RESULTS="$WORK/results.jsonl"
@@ -88,6 +95,7 @@ url() {
   case "$1" in
     direct) echo "http://127.0.0.1:$MOCK/v1/chat/completions" ;;
     nginx) echo "http://127.0.0.1:$NGINX/v1/chat/completions" ;;
+    hyper) echo "http://127.0.0.1:$HYPER/v1/chat/completions" ;;
     same) echo "http://127.0.0.1:$GW/v1/chat/completions" ;;
     convert) echo "http://127.0.0.1:$GW/v1/messages" ;;
   esac
@@ -96,7 +104,7 @@ body() { # target, size
   case "$1" in convert) echo "$WORK/$2_anthropic.json" ;; *) echo "$WORK/$2_openai.json" ;; esac
 }
 
-TARGETS="direct nginx same convert"
+TARGETS="direct nginx hyper same convert"
 # Warm every path up once.
 for t in $TARGETS; do BODY="$(body "$t" small)" wrk -t1 -c4 -d1s -s bench/post.lua "$(url "$t")" >/dev/null; done
 

@@ -11,8 +11,9 @@ def med(scenario, target, key):
     vals = [r["data"][key] for r in rows if r["scenario"] == scenario and r["target"] == target]
     return statistics.median(vals) if vals else float("nan")
 
-TARGETS = ["direct", "nginx", "same", "convert"]
+TARGETS = ["direct", "nginx", "hyper", "same", "convert"]
 NAMES = {"direct": "direct to the mock", "nginx": "nginx pass-through",
+         "hyper": "bare hyper proxy (Rust floor)",
          "same": "llmgate same format (OpenAI→OpenAI)", "convert": "llmgate conversion (Anthropic→OpenAI)"}
 out = []
 p = out.append
@@ -22,8 +23,10 @@ p(f"- commit: `{commit}`")
 p(f"- machine: {machine}")
 p(f"- method: `bash bench/load.sh` — every figure is the median of {rounds} rounds of {secs} s per target;"
   " the targets alternate within each round. wrk (1 thread) for requests, `examples/loadgen.rs` for streams;"
-  " mock upstream on one thread, nginx `worker_processes auto`, the example gateway with its default stack"
-  " (auth, resolve, metrics with a Prometheus recorder, timeouts, retry, balance) and `RUST_LOG=warn`.\n")
+  " mock upstream on one thread, nginx `worker_processes auto`, the bare hyper proxy and the example gateway"
+  " thread-per-core (one runtime per core), built with the `release-lto` profile; the gateway runs its default"
+  " stack (auth, resolve, preprocess, metrics with a Prometheus recorder, timeouts, fallback, retry, hedge,"
+  " balance) with `RUST_LOG=warn`.\n")
 
 p("## Requests\n")
 p("| requests | conns | target | req/s | p50 µs | p99 µs | req/s vs nginx | p99 vs nginx | req/s vs direct | added p50 µs |")

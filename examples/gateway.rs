@@ -30,7 +30,9 @@ use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than the system allocator: a gateway allocates and frees
 /// small buffers on every request from every thread, which glibc's malloc
-/// serves markedly slower (see `bench/RESULTS.md`).
+/// serves markedly slower (see `bench/RESULTS.md`). It is built without
+/// transparent huge pages (`no_thp`): with them, RSS counts whole 2 MiB pages
+/// the gateway barely touches (1,000 open streams: 115 MB instead of 82 MB).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -62,6 +64,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     let addr = listen.unwrap_or(gateway.listen.clone());
 
     let prometheus = PrometheusBuilder::new().install_recorder()?;
+    // The recorder keeps every histogram sample until it is drained (by a
+    // scrape of /metrics or by upkeep): without upkeep, a gateway nobody
+    // scrapes grows by every request. Drain it every five seconds.
+    let upkeep = prometheus.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })?;
     let tracker = gateway.tracker.clone();
     let app = Router::new()
         .route_service("/v1/messages", gateway.http.clone())

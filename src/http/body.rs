@@ -91,7 +91,7 @@ impl ResponseBody {
                 encoder,
                 model,
                 recorder,
-                buf: BytesMut::with_capacity(4096),
+                buf: BytesMut::new(),
                 idle_turns: 0,
                 content_buffered: false,
                 content_written: false,
@@ -195,7 +195,9 @@ impl Body for ResponseBody {
         }
         sse.idle_turns = 0;
         sse.content_written |= sse.content_buffered;
-        Poll::Ready(Some(Ok(Frame::data(sse.buf.split().freeze()))))
+        // The whole buffer goes out with the frame: a stream waiting for its
+        // next event holds no buffer.
+        Poll::Ready(Some(Ok(Frame::data(std::mem::take(&mut sse.buf).freeze()))))
     }
 
     fn is_end_stream(&self) -> bool {

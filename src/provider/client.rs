@@ -64,7 +64,7 @@ impl HttpClient {
 
     /// hyper-util's pooled client: HTTP/1.1 and HTTP/2 (ALPN) over rustls
     /// (ring, webpki roots) or plain TCP, a 10 s connect timeout, idle
-    /// connections kept 90 s. Each thread that sends gets a pool of its own,
+    /// connections kept 90 s, at most 16 KiB buffered per HTTP/1.1 read. Each thread that sends gets a pool of its own,
     /// so a request and its upstream connection stay on one thread (no
     /// cross-thread wake-ups on the hot path; see the example gateway's
     /// thread-per-core servers). Fails only if the TLS provider supports no
@@ -332,6 +332,9 @@ mod per_thread {
 
     type Hyper = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+    /// The most an upstream connection buffers of what it reads.
+    const READ_BUFFER_MAX: usize = 16 * 1024;
+
     thread_local! {
         /// This thread's pools, one per [`PerThread`] client.
         static POOLS: RefCell<Vec<(u64, Hyper)>> = const { RefCell::new(Vec::new()) };
@@ -353,6 +356,10 @@ mod per_thread {
                 }
                 let client = Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(90))
+                    // hyper grows a connection's read buffer while reads fill
+                    // it, and a pooled connection keeps it: bursts of stream
+                    // events left idle connections holding ~50 KiB each.
+                    .http1_max_buf_size(READ_BUFFER_MAX)
                     .pool_timer(TokioTimer::new())
                     .build::<_, Full<Bytes>>(self.connector.clone());
                 pools.push((self.id, client.clone()));
