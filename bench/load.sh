@@ -10,9 +10,10 @@
 # llmgate same-format (OpenAI → OpenAI) and llmgate with full conversion
 # (Anthropic client → OpenAI upstream), plus a bare hyper proxy as the floor of
 # a Rust proxy (examples/hyper_proxy.rs): small and large requests at 1 and 32
-# connections (wrk), 100-event streams at 64 concurrent streams (loadgen),
-# the overhead header against the measured added latency, and the gateway's
-# memory at idle and with 1,000 open streams. Prints one table and writes it
+# connections (wrk), 100-event streams at 64 concurrent streams and one at a
+# time (loadgen), the overhead header against the measured added latency, and the gateway's
+# memory at idle and with 1,000 open streams (and nginx's with the same
+# streams, for reference). Prints one table and writes it
 # to bench/RESULTS.md (with the machine, the date and the commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -123,6 +124,11 @@ for round in $(seq 1 "$ROUNDS"); do
     record "stream-64" "$t" "$round" "$out"
     echo "round $round  100-event streams x64, $t: $out"
   done
+  for t in $TARGETS; do
+    out=$("$BIN/loadgen" stream "$(url "$t")" "$(body "$t" stream)" 1 "$SECONDS_PER_RUN")
+    record "stream-1" "$t" "$round" "$out"
+    echo "round $round  100-event streams x1, $t: $out"
+  done
   for t in same convert; do
     out=$("$BIN/loadgen" overhead "$(url "$t")" "$(body "$t" small)" 2000)
     record "overhead" "$t" "$round" "$out"
@@ -141,6 +147,17 @@ HELD=$(grep -o 'holding [0-9]*' "$WORK/hold.log" | awk '{print $2}')
 wait $HOLD 2>/dev/null || true
 echo "gateway RSS: start ${RSS_START} kB, idle after load ${RSS_IDLE} kB, ${HELD} open streams ${RSS_HELD} kB"
 
+# The same 1,000 streams through nginx, for reference: its master and workers.
+nginx_rss_kb() { local t=0 p; for p in $(pgrep -f "nginx: (master|worker)"); do t=$((t + $(rss_kb "$p"))); done; echo $t; }
+NGINX_IDLE=$(nginx_rss_kb)
+"$BIN/loadgen" hold "http://127.0.0.1:$NGINX/v1/messages" "$WORK/slow_anthropic.json" 1000 8 >"$WORK/hold-nginx.log" 2>&1 &
+HOLD=$!
+for _ in $(seq 1 600); do grep -q holding "$WORK/hold-nginx.log" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+NGINX_HELD=$(nginx_rss_kb)
+wait $HOLD 2>/dev/null || true
+echo "nginx RSS (master + workers): idle ${NGINX_IDLE} kB, 1000 open streams ${NGINX_HELD} kB"
+
 COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo '+dirty')"
 MACHINE="$(lscpu 2>/dev/null | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-python3 bench/report.py "$RESULTS" "$RSS_START" "$RSS_IDLE" "$RSS_HELD" "${HELD:-0}" "$COMMIT" "$MACHINE" "$SECONDS_PER_RUN" "$ROUNDS" | tee bench/RESULTS.md
+python3 bench/report.py "$RESULTS" "$RSS_START" "$RSS_IDLE" "$RSS_HELD" "${HELD:-0}" "$COMMIT" "$MACHINE" "$SECONDS_PER_RUN" "$ROUNDS" "$NGINX_IDLE" "$NGINX_HELD" | tee bench/RESULTS.md

@@ -4,7 +4,7 @@ import json
 import statistics
 import sys
 
-path, rss_start, rss_idle, rss_held, held, commit, machine, secs, rounds = sys.argv[1:10]
+path, rss_start, rss_idle, rss_held, held, commit, machine, secs, rounds, ngx_idle, ngx_held = sys.argv[1:12]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 
 def med(scenario, target, key):
@@ -48,6 +48,14 @@ for t in TARGETS:
     ev, tt, t99, err = (med("stream-64", t, k) for k in ["events_per_sec", "ttft_p50_us", "ttft_p99_us", "errors"])
     p(f"| {NAMES[t]} | {ev:,.0f} | {ev / d_ev:.2f} | {tt:,.0f} | {tt - d_ttft:,.0f} | {t99:,.0f} | {err:.0f} |")
 
+p("\n## Streams one at a time (time to first token without load)\n")
+p("| target | TTFT p50 µs | added TTFT p50 µs | TTFT p99 µs | events/s | errors |")
+p("|---|---|---|---|---|---|")
+d1 = med("stream-1", "direct", "ttft_p50_us")
+for t in TARGETS:
+    ev, tt, t99, err = (med("stream-1", t, k) for k in ["events_per_sec", "ttft_p50_us", "ttft_p99_us", "errors"])
+    p(f"| {NAMES[t]} | {tt:,.0f} | {tt - d1:,.0f} | {t99:,.0f} | {ev:,.0f} | {err:.0f} |")
+
 p("\n## Overhead header vs measured added latency (1 connection, small requests)\n")
 p("| target | header p50 µs | measured added p50 µs (target − direct, wrk) | ratio |")
 p("|---|---|---|---|")
@@ -60,7 +68,9 @@ for t in ["same", "convert"]:
 
 p("\n## Memory (gateway RSS)\n")
 p(f"- at start: {int(rss_start) / 1024:.1f} MiB; idle after the load: {int(rss_idle) / 1024:.1f} MiB;"
-  f" with {held} open streams: {int(rss_held) / 1024:.1f} MiB\n")
+  f" with {held} open streams: {int(rss_held) / 1024:.1f} MiB")
+p(f"- for reference, nginx (master and workers) holding the same streams: {int(ngx_held) / 1024:.1f} MiB"
+  f" ({int(ngx_idle) / 1024:.1f} MiB idle)\n")
 
 p("## Targets\n")
 p("| target | measured | goal | met |")

@@ -74,12 +74,17 @@ pub(super) fn credential(headers: &HeaderMap) -> Option<Secret> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| Secret::new(token))
 }
 
-/// Client headers that an Anthropic upstream receives.
+/// Client headers that an Anthropic upstream receives. The values are
+/// copied: hyper parses header values as slices of the connection's read
+/// buffer, and a clone kept for the life of a stream would keep that whole
+/// buffer (8 KiB or more) alive beside the one hyper reads into next.
 pub(super) fn forward_headers(headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
     for name in ["anthropic-version", "anthropic-beta"] {
         for value in headers.get_all(name) {
-            out.append(name, value.clone());
+            if let Ok(owned) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                out.append(name, owned);
+            }
         }
     }
     out
