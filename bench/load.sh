@@ -136,12 +136,12 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-sleep 1
+sleep 2  # idle: two seconds without traffic
 RSS_IDLE=$(rss_kb $GW_PID)
 "$BIN/loadgen" hold "http://127.0.0.1:$GW/v1/messages" "$WORK/slow_anthropic.json" 1000 8 >"$WORK/hold.log" 2>&1 &
 HOLD=$!
 for _ in $(seq 1 600); do grep -q holding "$WORK/hold.log" 2>/dev/null && break; sleep 0.1; done
-sleep 1
+sleep 2
 RSS_HELD=$(rss_kb $GW_PID)
 HELD=$(grep -o 'holding [0-9]*' "$WORK/hold.log" | awk '{print $2}')
 wait $HOLD 2>/dev/null || true

@@ -67,7 +67,7 @@ for t in ["same", "convert"]:
     p(f"| {NAMES[t]} | {header:,.0f} | {measured:,.0f} | {header / measured:.2f} |")
 
 p("\n## Memory (gateway RSS)\n")
-p(f"- at start: {int(rss_start) / 1024:.1f} MiB; idle after the load: {int(rss_idle) / 1024:.1f} MiB;"
+p(f"- at start: {int(rss_start) / 1024:.1f} MiB; idle 2 s after the load: {int(rss_idle) / 1024:.1f} MiB;"
   f" with {held} open streams: {int(rss_held) / 1024:.1f} MiB")
 p(f"- for reference, nginx (master and workers) holding the same streams: {int(ngx_held) / 1024:.1f} MiB"
   f" ({int(ngx_idle) / 1024:.1f} MiB idle)\n")
