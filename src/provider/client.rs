@@ -64,7 +64,9 @@ impl HttpClient {
 
     /// hyper-util's pooled client: HTTP/1.1 and HTTP/2 (ALPN) over rustls
     /// (ring, webpki roots) or plain TCP, a 10 s connect timeout, idle
-    /// connections kept 90 s, HTTP/1.1 reads of at most 8 KiB (hyper's
+    /// connections kept 90 s and at most 32 of them per host and thread (as
+    /// nginx's `keepalive`: a burst of streams does not leave hundreds of
+    /// connections open), HTTP/1.1 reads of at most 8 KiB (hyper's
     /// smallest; an idle pooled connection keeps its read buffer, and SSE
     /// events are far smaller). Each thread that sends gets a pool of its
     /// own, so a request and its upstream connection stay on one thread (no
@@ -334,6 +336,10 @@ mod per_thread {
 
     type Hyper = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+    /// Idle connections kept per upstream host, per thread (nginx's
+    /// `keepalive`): a burst of streams leaves no more than this open.
+    const IDLE_PER_HOST: usize = 32;
+
     /// The most an upstream connection buffers of what it reads.
     const READ_BUFFER_MAX: usize = 8 * 1024;
 
@@ -358,6 +364,7 @@ mod per_thread {
                 }
                 let client = Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(90))
+                    .pool_max_idle_per_host(IDLE_PER_HOST)
                     // hyper grows a connection's read buffer while reads fill
                     // it, and a pooled connection keeps it: bursts of stream
                     // events left idle connections holding ~50 KiB each.
