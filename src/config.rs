@@ -1104,6 +1104,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_base_url_fails_the_build() {
+        for kind in ["openai", "anthropic"] {
+            let toml = format!(
+                "[[providers]]\nname='p'\nkind='{kind}'\nbase_url='http://bad host/v1'\npassthrough=true"
+            );
+            let cfg = Config::from_toml_with_env(&toml, env).unwrap();
+            let err = cfg.build().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("invalid base URL"), "{kind}: {err}");
+        }
+    }
+
+    #[test]
     fn the_mock_config_is_valid() {
         let cfg = Config::mock();
         assert_eq!(cfg.providers.len(), 1);

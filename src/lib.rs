@@ -50,6 +50,7 @@ pub mod provider;
 pub mod retry;
 pub mod route;
 pub mod sse;
+mod sync;
 pub mod timeout;
 pub mod wire;
 

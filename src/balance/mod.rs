@@ -68,11 +68,8 @@ pub use strategy::{Candidate, Latency, LeastInFlight, RoundRobin, Strategy, Weig
 use crate::chat::ChatEvent;
 use crate::error::{ApiError, ErrorKind};
 use crate::llm::{LlmBody, LlmFuture, LlmRequest, LlmResponse, Route, Target};
+use crate::sync::{lock, read, write};
 use health::{Health, PeakEwma};
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// One deployment of a group, with its live state.
 #[derive(Debug)]
@@ -116,10 +113,7 @@ impl Group {
     }
 
     fn list(&self) -> Vec<Arc<Deployment>> {
-        self.deployments
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        read(&self.deployments).clone()
     }
 }
 
@@ -137,11 +131,7 @@ impl std::fmt::Debug for State {
 
 impl State {
     fn group(&self, name: &str) -> Option<Arc<Group>> {
-        self.groups
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        read(&self.groups).get(name).cloned()
     }
 
     /// The tracked group of a route: defined up front, or created for a
@@ -153,7 +143,7 @@ impl State {
         if route.targets.len() < 2 {
             return None;
         }
-        let mut groups = self.groups.write().unwrap_or_else(|p| p.into_inner());
+        let mut groups = write(&self.groups);
         Some(
             groups
                 .entry(route.name.clone())
@@ -225,7 +215,7 @@ impl State {
         if !counts_against(err) {
             return;
         }
-        let config = *self.health.read().unwrap_or_else(|p| p.into_inner());
+        let config = *read(&self.health);
         let started = lock(&d.health).failure(&config, Instant::now(), err);
         if let Some(cooldown) = started {
             ::metrics::counter!("llmgate_cooldowns_total",
@@ -273,7 +263,7 @@ impl BalanceLayer {
 
     /// Sets the health settings (for this layer and its handles).
     pub fn health(self, health: HealthConfig) -> Self {
-        *self.state.health.write().unwrap_or_else(|p| p.into_inner()) = health;
+        *write(&self.state.health) = health;
         self
     }
 
@@ -281,11 +271,7 @@ impl BalanceLayer {
     /// deployments).
     pub fn group(self, name: impl Into<String>, targets: impl IntoIterator<Item = Target>) -> Self {
         let group = Arc::new(Group::with(targets));
-        self.state
-            .groups
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.into(), group);
+        write(&self.state.groups).insert(name.into(), group);
         self
     }
 
@@ -333,9 +319,9 @@ pub struct DeploymentStatus {
 impl BalanceHandle {
     /// Adds a deployment to a group (creating the group).
     pub fn add(&self, group: &str, target: Target) {
-        let mut groups = self.state.groups.write().unwrap_or_else(|p| p.into_inner());
+        let mut groups = write(&self.state.groups);
         let g = groups.entry(group.to_owned()).or_default();
-        let mut list = g.deployments.write().unwrap_or_else(|p| p.into_inner());
+        let mut list = write(&g.deployments);
         match list.iter().position(|d| d.target.same_deployment(&target)) {
             Some(i) => list[i].weight.store(target.weight, Ordering::Relaxed),
             None => list.push(Arc::new(Deployment::new(target))),
@@ -348,7 +334,7 @@ impl BalanceHandle {
         let Some(g) = self.state.group(group) else {
             return false;
         };
-        let mut list = g.deployments.write().unwrap_or_else(|p| p.into_inner());
+        let mut list = write(&g.deployments);
         let before = list.len();
         list.retain(|d| !d.target.same_deployment(target));
         list.len() != before

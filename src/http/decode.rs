@@ -161,27 +161,13 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let mut body = Box::pin(body);
-    let mut buf = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            let e: BoxError = e.into();
-            invalid(format!("could not read the request body: {e}"))
-        })?;
-        if let Ok(mut data) = frame.into_data() {
-            use bytes::Buf;
-            if buf.len() + data.remaining() > limit {
-                return Err(too_large(limit));
-            }
-            while data.has_remaining() {
-                let chunk = data.chunk();
-                let n = chunk.len();
-                buf.extend_from_slice(chunk);
-                data.advance(n);
-            }
-        }
+    // `Collected::to_bytes` hands a body that came in one frame over without
+    // copying it.
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(e) => Err(invalid(format!("could not read the request body: {e}"))),
     }
-    Ok(buf.freeze())
 }
 
 /// Parses JSON, naming the path of the offending field on error. Tracking

@@ -182,7 +182,7 @@ pub struct Attempts(Arc<std::sync::Mutex<Vec<Target>>>);
 
 impl Attempts {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Target>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     /// Records an attempt to `target`.

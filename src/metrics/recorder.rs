@@ -1,11 +1,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use metrics::{Counter, Gauge, Histogram};
 use serde::Serialize;
+
+use crate::sync::lock;
 use tracing::Span;
 
 use crate::Format;
@@ -56,11 +58,6 @@ fn format_label(f: Format) -> &'static str {
         Format::Anthropic => "anthropic",
         Format::OpenAi => "openai",
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take metrics down with it.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Request counts by outcome.

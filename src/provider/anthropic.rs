@@ -2,13 +2,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use http_body_util::Full;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tower::Service;
 
 use super::client::{HttpClient, StreamDecoder, UpstreamEvents, passed_headers, read_body};
-use super::{Credentials, send_with_keys, trim_base};
+use super::{Credentials, endpoint, json_post, secret_header, send_with_keys};
 use crate::Format;
 use crate::auth::KeyPool;
 use crate::convert::anthropic;
@@ -47,7 +45,10 @@ pub struct AnthropicProvider {
 #[derive(Debug)]
 struct Config {
     name: String,
-    base_url: String,
+    /// `{base_url}/messages`.
+    messages_uri: http::Uri,
+    /// `{base_url}/messages/count_tokens`.
+    count_tokens_uri: http::Uri,
     credentials: Credentials,
     headers: HeaderMap,
     client: HttpClient,
@@ -157,7 +158,8 @@ impl AnthropicProviderBuilder {
         Ok(AnthropicProvider {
             inner: Arc::new(Config {
                 name: self.name,
-                base_url: trim_base(&self.base_url),
+                messages_uri: endpoint(&self.base_url, "messages")?,
+                count_tokens_uri: endpoint(&self.base_url, "messages/count_tokens")?,
                 credentials: Credentials {
                     pool: (!self.keys.is_empty()).then(|| KeyPool::new(self.keys)),
                     passthrough: self.passthrough,
@@ -229,10 +231,10 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
     }
     let body = serde_json::to_vec(&wire)
         .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
-    let path = if count {
-        "messages/count_tokens"
+    let uri = if count {
+        &cfg.count_tokens_uri
     } else {
-        "messages"
+        &cfg.messages_uri
     };
 
     let version = match (ctx.inbound, ctx.forward_headers.get("anthropic-version")) {
@@ -241,41 +243,18 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
     };
     let body = Bytes::from(body);
     let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, |key| {
-        let mut builder = http::Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}/{path}", cfg.base_url))
-            .header(CONTENT_TYPE, "application/json")
-            .header(
-                ACCEPT,
-                if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            )
-            .header("anthropic-version", version.clone());
-        if ctx.inbound == Format::Anthropic {
-            for beta in ctx.forward_headers.get_all("anthropic-beta") {
-                builder = builder.header("anthropic-beta", beta.clone());
+        json_post(uri, stream, &body, &cfg.headers, |headers| {
+            headers.insert("anthropic-version", version.clone());
+            if ctx.inbound == Format::Anthropic {
+                for beta in ctx.forward_headers.get_all("anthropic-beta") {
+                    headers.append("anthropic-beta", beta.clone());
+                }
             }
-        }
-        if let Some(key) = key {
-            let mut value = HeaderValue::try_from(key.expose()).map_err(|_| {
-                ApiError::invalid_request("the API key holds characters not allowed in a header")
-            })?;
-            value.set_sensitive(true);
-            builder = builder.header("x-api-key", value);
-        }
-        let mut request = builder.body(Full::new(body.clone())).map_err(|e| {
-            ApiError::api(format!(
-                "invalid upstream request for provider `{}`: {e}",
-                cfg.name
-            ))
-        })?;
-        for (name, value) in &cfg.headers {
-            request.headers_mut().insert(name.clone(), value.clone());
-        }
-        Ok(request)
+            if let Some(key) = key {
+                headers.insert("x-api-key", secret_header(key.expose())?);
+            }
+            Ok(())
+        })
     })
     .await?;
     let headers = passed_headers(resp.headers());

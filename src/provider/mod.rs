@@ -116,7 +116,49 @@ pub(crate) async fn send_with_keys(
     }
 }
 
-/// The base URL without a trailing slash.
-pub(crate) fn trim_base(url: &str) -> String {
-    url.trim_end_matches('/').to_owned()
+/// `path` under `base_url` (with or without its trailing slash), parsed once
+/// when a provider is built: a bad base URL fails the build, not every call.
+pub(crate) fn endpoint(base_url: &str, path: &str) -> Result<http::Uri, BoxError> {
+    let url = format!("{}/{path}", base_url.trim_end_matches('/'));
+    url.parse()
+        .map_err(|e| format!("invalid base URL `{base_url}`: {e}").into())
+}
+
+/// A credential as a header value, marked sensitive so it stays out of logs.
+pub(crate) fn secret_header(value: &str) -> Result<http::HeaderValue, ApiError> {
+    let mut value = http::HeaderValue::try_from(value).map_err(|_| {
+        ApiError::invalid_request("the API key holds characters not allowed in a header")
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The request a provider sends upstream: a JSON POST of `body` to `uri`
+/// that asks for SSE when `stream`, with the headers `own` adds (credential,
+/// version), then the provider's configured `extra` headers, which win.
+pub(crate) fn json_post(
+    uri: &http::Uri,
+    stream: bool,
+    body: &bytes::Bytes,
+    extra: &http::HeaderMap,
+    own: impl FnOnce(&mut http::HeaderMap) -> Result<(), ApiError>,
+) -> Result<http::Request<http_body_util::Full<bytes::Bytes>>, ApiError> {
+    use http::HeaderValue;
+    use http::header::{ACCEPT, CONTENT_TYPE};
+    let mut request = http::Request::new(http_body_util::Full::new(body.clone()));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = uri.clone();
+    let headers = request.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let accept = if stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    headers.insert(ACCEPT, HeaderValue::from_static(accept));
+    own(headers)?;
+    for (name, value) in extra {
+        headers.insert(name.clone(), value.clone());
+    }
+    Ok(request)
 }

@@ -2,13 +2,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use http_body_util::Full;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tower::Service;
 
 use super::client::{HttpClient, StreamDecoder, UpstreamEvents, passed_headers, read_body};
-use super::{Credentials, send_with_keys, trim_base};
+use super::{Credentials, endpoint, json_post, secret_header, send_with_keys};
 use crate::Format;
 use crate::auth::KeyPool;
 use crate::chat::MaxTokensField;
@@ -43,7 +42,8 @@ pub struct OpenAiProvider {
 #[derive(Debug)]
 struct Config {
     name: String,
-    base_url: String,
+    /// `{base_url}/chat/completions`.
+    chat_uri: http::Uri,
     credentials: Credentials,
     headers: HeaderMap,
     client: HttpClient,
@@ -174,7 +174,8 @@ impl OpenAiProviderBuilder {
     }
 
     /// Builds the provider. Without a client set, the default client is
-    /// built (feature `client`); that fails only if TLS cannot be set up.
+    /// built (feature `client`); that fails if TLS cannot be set up. A base
+    /// URL that does not make a valid URI fails here too, not on each call.
     pub fn try_build(self) -> Result<OpenAiProvider, super::BoxError> {
         let client = match self.client {
             Some(c) => c,
@@ -183,7 +184,7 @@ impl OpenAiProviderBuilder {
         Ok(OpenAiProvider {
             inner: Arc::new(Config {
                 name: self.name,
-                base_url: trim_base(&self.base_url),
+                chat_uri: endpoint(&self.base_url, "chat/completions")?,
                 credentials: Credentials {
                     pool: (!self.keys.is_empty()).then(|| KeyPool::new(self.keys)),
                     passthrough: self.passthrough,
@@ -203,8 +204,9 @@ impl OpenAiProviderBuilder {
     ///
     /// # Panics
     ///
-    /// Without a client and without the `client` feature, or if TLS cannot
-    /// be set up; use [`try_build`](Self::try_build) to handle that.
+    /// Without a client and without the `client` feature, if TLS cannot be
+    /// set up, or if the base URL is not a valid URI; use
+    /// [`try_build`](Self::try_build) to handle that.
     pub fn build(self) -> OpenAiProvider {
         match self.try_build() {
             Ok(p) => p,
@@ -270,31 +272,13 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
 
     let body = Bytes::from(body);
     let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, |key| {
-        let mut builder = http::Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}/chat/completions", cfg.base_url))
-            .header(CONTENT_TYPE, "application/json")
-            .header(
-                ACCEPT,
-                if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            );
-        if let Some(key) = key {
-            builder = builder.header(AUTHORIZATION, bearer(key.expose())?);
-        }
-        let mut request = builder.body(Full::new(body.clone())).map_err(|e| {
-            ApiError::api(format!(
-                "invalid upstream request for provider `{}`: {e}",
-                cfg.name
-            ))
-        })?;
-        for (name, value) in &cfg.headers {
-            request.headers_mut().insert(name.clone(), value.clone());
-        }
-        Ok(request)
+        json_post(&cfg.chat_uri, stream, &body, &cfg.headers, |headers| {
+            if let Some(key) = key {
+                let value = secret_header(&format!("Bearer {}", key.expose()))?;
+                headers.insert(AUTHORIZATION, value);
+            }
+            Ok(())
+        })
     })
     .await?;
     let headers = passed_headers(resp.headers());
@@ -318,12 +302,4 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
     };
     response.headers = headers;
     Ok(response)
-}
-
-fn bearer(key: &str) -> Result<HeaderValue, ApiError> {
-    let mut value = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
-        ApiError::invalid_request("the API key holds characters not allowed in a header")
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
 }
