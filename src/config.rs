@@ -779,10 +779,12 @@ impl Config {
         let tracker = Tracker::new();
         let t = &self.timeouts;
         let ms = Duration::from_millis;
-        let hedge = match &self.hedge {
-            Some(h) => HedgeLayer::new(ms(h.delay_ms)).legs(h.legs),
-            None => HedgeLayer::new(Duration::ZERO).legs(1),
-        };
+        // Without a [hedge] section there is no hedging layer at all (rather
+        // than a one-leg one that still clones and boxes every call).
+        let hedge = self
+            .hedge
+            .as_ref()
+            .map(|h| HedgeLayer::new(ms(h.delay_ms)).legs(h.legs));
         let balance = self.balance();
         let balance_handle = balance.handle();
         let llm = BoxLlmService::new(
@@ -794,7 +796,7 @@ impl Config {
                 .layer(TimeoutLayer::new().total(ms(t.total_ms)))
                 .layer(self.fallback(resolver))
                 .layer(RetryLayer::new(self.retry_policy()))
-                .layer(hedge)
+                .option_layer(hedge)
                 .layer(balance)
                 .layer(
                     TimeoutLayer::new()

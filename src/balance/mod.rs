@@ -495,31 +495,33 @@ impl Stream for Observed {
     type Item = ChatEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ChatEvent>> {
-        let polled = self.inner.as_mut().poll_next(cx);
-        if let Poll::Ready(next) = &polled {
-            let Some(deployment) = self.guard.as_ref().map(|g| g.0.clone()) else {
-                return polled;
-            };
-            match next {
-                Some(ChatEvent::BlockStart { .. } | ChatEvent::BlockDelta { .. })
-                    if !self.content =>
-                {
-                    self.content = true;
-                    lock(&deployment.latency).observe(self.start.elapsed(), Instant::now());
-                    self.state.success(&deployment);
-                }
-                Some(ChatEvent::Error(e)) => {
-                    self.state.failure(&deployment, e);
-                    self.guard = None;
-                }
-                Some(ChatEvent::MessageStop) | None => {
-                    if !self.content {
-                        self.state.success(&deployment);
-                    }
-                    self.guard = None;
-                }
-                _ => {}
+        let this = &mut *self;
+        let polled = this.inner.as_mut().poll_next(cx);
+        let (Poll::Ready(next), Some(guard)) = (&polled, &this.guard) else {
+            return polled;
+        };
+        let deployment = &guard.0;
+        let release = match next {
+            Some(ChatEvent::BlockStart { .. } | ChatEvent::BlockDelta { .. }) if !this.content => {
+                this.content = true;
+                lock(&deployment.latency).observe(this.start.elapsed(), Instant::now());
+                this.state.success(deployment);
+                false
             }
+            Some(ChatEvent::Error(e)) => {
+                this.state.failure(deployment, e);
+                true
+            }
+            Some(ChatEvent::MessageStop) | None => {
+                if !this.content {
+                    this.state.success(deployment);
+                }
+                true
+            }
+            _ => false,
+        };
+        if release {
+            this.guard = None;
         }
         polled
     }

@@ -74,10 +74,7 @@ impl FallbackLayer {
         model: impl Into<String>,
         chain: I,
     ) -> Self {
-        Arc::make_mut(&mut self.chains)
-            .entry(model.into())
-            .or_default()
-            .on_error = chain.into_iter().map(Into::into).collect();
+        self.chains_of(model.into()).on_error = chain.into_iter().map(Into::into).collect();
         self
     }
 
@@ -87,11 +84,12 @@ impl FallbackLayer {
         model: impl Into<String>,
         chain: I,
     ) -> Self {
-        Arc::make_mut(&mut self.chains)
-            .entry(model.into())
-            .or_default()
-            .on_context = chain.into_iter().map(Into::into).collect();
+        self.chains_of(model.into()).on_context = chain.into_iter().map(Into::into).collect();
         self
+    }
+
+    fn chains_of(&mut self, model: String) -> &mut Chains {
+        Arc::make_mut(&mut self.chains).entry(model).or_default()
     }
 }
 

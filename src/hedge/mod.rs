@@ -141,6 +141,8 @@ where
                 // Launch the next leg when its time has come.
                 while launched < max_legs && timer.as_mut().poll(cx).is_ready() {
                     if !can_hedge(&req) {
+                        // Nowhere left to send another leg: stop checking.
+                        launched = max_legs;
                         break;
                     }
                     ::metrics::counter!("llmgate_hedges_total", "model" => label.clone(), "outcome" => "launched")

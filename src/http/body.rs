@@ -1,6 +1,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
@@ -18,6 +19,10 @@ const BATCH_BYTES: usize = 16 * 1024;
 /// How many turns of the runtime without a new event the events gathered
 /// may wait for more before they are written.
 const COALESCE_TURNS: u32 = 2;
+
+/// The longest the first of the events gathered waits for company, however
+/// steadily more keep coming.
+const MAX_HOLD: Duration = Duration::from_micros(500);
 
 /// The body of every response of the HTTP tier: a complete JSON body or an
 /// event stream.
@@ -66,6 +71,8 @@ struct SseBody {
     buf: BytesMut,
     /// Turns of the runtime since the last event, while holding events.
     idle_turns: u32,
+    /// When the events now held started waiting ([`MAX_HOLD`]).
+    held_since: Option<Instant>,
     /// Whether content (a block's start or delta) was encoded / written.
     content_buffered: bool,
     content_written: bool,
@@ -93,6 +100,7 @@ impl ResponseBody {
                 recorder,
                 buf: BytesMut::new(),
                 idle_turns: 0,
+                held_since: None,
                 content_buffered: false,
                 content_written: false,
             })),
@@ -182,6 +190,7 @@ impl Body for ResponseBody {
             && sse.idle_turns < COALESCE_TURNS
             && sse.stream.is_some()
             && sse.buf.len() < BATCH_BYTES
+            && sse.held_since.get_or_insert_with(Instant::now).elapsed() < MAX_HOLD
         {
             // The stream has nothing more this instant, but hyper hands an
             // upstream body over one chunk per turn of the connection's task
@@ -194,6 +203,7 @@ impl Body for ResponseBody {
             return Poll::Pending;
         }
         sse.idle_turns = 0;
+        sse.held_since = None;
         sse.content_written |= sse.content_buffered;
         // The whole buffer goes out with the frame: a stream waiting for its
         // next event holds no buffer.
@@ -321,6 +331,49 @@ mod tests {
         // ...and the rest, handed over one per turn, in far fewer writes
         // than events.
         assert!(frames.len() <= 4, "{} frames", frames.len());
+    }
+
+    #[test]
+    fn a_steady_trickle_is_not_held_past_the_longest_hold() {
+        // An event every turn, 0.1 ms apart, never quiet for a turn: without
+        // a bound they would all wait for the batch size.
+        struct Slow(OnePerTurn);
+        impl Stream for Slow {
+            type Item = ChatEvent;
+            fn poll_next(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Option<ChatEvent>> {
+                let next = Pin::new(&mut self.0).poll_next(cx);
+                if next.is_ready() {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                next
+            }
+        }
+        let mut events: VecDeque<ChatEvent> = vec![ChatEvent::BlockStart {
+            index: 0,
+            part: Part::text(""),
+        }]
+        .into();
+        events.extend((0..100).map(|i| delta(&format!("w{i} "))));
+        let stream = Slow(OnePerTurn {
+            events,
+            ready: false,
+            quiet_after: None,
+            sent: 0,
+        });
+        let mut body = ResponseBody::sse(
+            EventStream::new(stream, Some(crate::Format::Anthropic)),
+            Encoder::Anthropic(anthropic::EventEncoder::new(Some(crate::Format::Anthropic))),
+            None,
+            None,
+        );
+        let frames = drain(&mut body, 1000);
+        let all = frames.concat();
+        assert_eq!(all.matches("event: content_block_delta").count(), 100);
+        // 100 events over at least 10 ms, held at most 0.5 ms at a time.
+        assert!(frames.len() >= 10, "{} frames", frames.len());
     }
 
     #[test]

@@ -106,7 +106,12 @@ impl RetryPolicy {
 
     /// Sets [`jitter`](Self::jitter).
     pub fn jitter(mut self, share: f64) -> Self {
-        self.jitter = share.clamp(0.0, 1.0);
+        // NaN (which `clamp` keeps) would make every backoff panic.
+        self.jitter = if share.is_nan() {
+            0.0
+        } else {
+            share.clamp(0.0, 1.0)
+        };
         self
     }
 

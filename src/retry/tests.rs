@@ -76,6 +76,14 @@ fn e500() -> Result<(), ApiError> {
 }
 
 #[test]
+fn a_nan_jitter_means_none() {
+    let p = RetryPolicy::default()
+        .base(Duration::from_millis(100))
+        .jitter(f64::NAN);
+    assert_eq!(p.backoff(1), Duration::from_millis(100));
+}
+
+#[test]
 fn backoff_doubles_up_to_the_cap_and_jitter_only_shortens() {
     let p = RetryPolicy::default()
         .jitter(0.0)
