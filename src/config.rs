@@ -280,7 +280,7 @@ pub struct TimeoutsConfig {
 impl Default for TimeoutsConfig {
     fn default() -> Self {
         Self {
-            connect_ms: 10_000,
+            connect_ms: crate::provider::DEFAULT_CONNECT_TIMEOUT.as_millis() as u64,
             first_byte_ms: 60_000,
             idle_ms: 300_000,
             total_ms: 900_000,

@@ -44,6 +44,11 @@ impl fmt::Debug for HttpClient {
     }
 }
 
+/// The connect timeout of [`HttpClient::hyper`] and of the config's
+/// `timeouts.connect_ms` default.
+#[cfg(any(feature = "client", feature = "config"))]
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl HttpClient {
     /// Wraps any HTTP client service.
     pub fn new<S, B>(service: S) -> Self
@@ -75,7 +80,7 @@ impl HttpClient {
     /// protocol version.
     #[cfg(feature = "client")]
     pub fn hyper() -> Result<Self, BoxError> {
-        Self::hyper_with(std::time::Duration::from_secs(10))
+        Self::hyper_with(DEFAULT_CONNECT_TIMEOUT)
     }
 
     /// [`hyper`](Self::hyper) with another connect timeout (a connect
@@ -94,9 +99,8 @@ impl HttpClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Self::new(per_thread::PerThread {
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            pools: Arc::default(),
             connector,
         }))
     }
@@ -321,7 +325,7 @@ impl Stream for UpstreamEvents {
 
 #[cfg(feature = "client")]
 mod per_thread {
-    use std::cell::RefCell;
+    use std::sync::Arc;
     use std::task::{Context, Poll};
     use std::time::Duration;
 
@@ -331,6 +335,7 @@ mod per_thread {
     use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::client::legacy::{Client, ResponseFuture};
     use hyper_util::rt::{TokioExecutor, TokioTimer};
+    use thread_local::ThreadLocal;
 
     use super::UpstreamRequest;
 
@@ -343,26 +348,18 @@ mod per_thread {
     /// The most an upstream connection buffers of what it reads.
     const READ_BUFFER_MAX: usize = 8 * 1024;
 
-    thread_local! {
-        /// This thread's pools, one per [`PerThread`] client.
-        static POOLS: RefCell<Vec<(u64, Hyper)>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// A hyper-util client whose connection pool is per thread.
+    /// A hyper-util client whose connection pool is per thread. The pools
+    /// live as long as the client's last clone.
     #[derive(Clone)]
     pub(super) struct PerThread {
-        pub(super) id: u64,
+        pub(super) pools: Arc<ThreadLocal<Hyper>>,
         pub(super) connector: HttpsConnector<HttpConnector>,
     }
 
     impl PerThread {
-        fn client(&self) -> Hyper {
-            POOLS.with(|pools| {
-                let mut pools = pools.borrow_mut();
-                if let Some((_, c)) = pools.iter().find(|(id, _)| *id == self.id) {
-                    return c.clone();
-                }
-                let client = Client::builder(TokioExecutor::new())
+        fn client(&self) -> &Hyper {
+            self.pools.get_or(|| {
+                Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(90))
                     .pool_max_idle_per_host(IDLE_PER_HOST)
                     // hyper grows a connection's read buffer while reads fill
@@ -373,9 +370,7 @@ mod per_thread {
                     // events/s; 1,000 open streams 57 → 55 MB, idle 17 → 15).
                     .http1_max_buf_size(READ_BUFFER_MAX)
                     .pool_timer(TokioTimer::new())
-                    .build::<_, Full<Bytes>>(self.connector.clone());
-                pools.push((self.id, client.clone()));
-                client
+                    .build::<_, Full<Bytes>>(self.connector.clone())
             })
         }
     }

@@ -29,6 +29,8 @@ mod openai;
 mod router;
 
 pub use anthropic::{AnthropicProvider, AnthropicProviderBuilder, DEFAULT_ANTHROPIC_VERSION};
+#[cfg(any(feature = "client", feature = "config"))]
+pub(crate) use client::DEFAULT_CONNECT_TIMEOUT;
 pub use client::{BoxError, HttpClient, UpstreamBody, UpstreamRequest};
 pub use mock::MockProvider;
 pub use openai::{OpenAiProvider, OpenAiProviderBuilder};
