@@ -21,8 +21,10 @@ const BATCH_BYTES: usize = 16 * 1024;
 const COALESCE_TURNS: u32 = 2;
 
 /// The longest the first of the events gathered waits for company, however
-/// steadily more keep coming.
-const MAX_HOLD: Duration = Duration::from_micros(500);
+/// steadily more keep coming (only a saturated gateway sees an event every
+/// turn). Measured at 64 streams on a saturated 2-core machine: 0.5 ms cost
+/// a third of the events per second, 5 ms a tenth, against no bound.
+const MAX_HOLD: Duration = Duration::from_millis(5);
 
 /// The body of every response of the HTTP tier: a complete JSON body or an
 /// event stream.
@@ -335,7 +337,7 @@ mod tests {
 
     #[test]
     fn a_steady_trickle_is_not_held_past_the_longest_hold() {
-        // An event every turn, 0.1 ms apart, never quiet for a turn: without
+        // An event every turn, 0.2 ms apart, never quiet for a turn: without
         // a bound they would all wait for the batch size.
         struct Slow(OnePerTurn);
         impl Stream for Slow {
@@ -346,7 +348,7 @@ mod tests {
             ) -> Poll<Option<ChatEvent>> {
                 let next = Pin::new(&mut self.0).poll_next(cx);
                 if next.is_ready() {
-                    std::thread::sleep(Duration::from_micros(100));
+                    std::thread::sleep(Duration::from_micros(200));
                 }
                 next
             }
@@ -372,8 +374,8 @@ mod tests {
         let frames = drain(&mut body, 1000);
         let all = frames.concat();
         assert_eq!(all.matches("event: content_block_delta").count(), 100);
-        // 100 events over at least 10 ms, held at most 0.5 ms at a time.
-        assert!(frames.len() >= 10, "{} frames", frames.len());
+        // 100 events over at least 20 ms, held at most 5 ms at a time.
+        assert!(frames.len() >= 5, "{} frames", frames.len());
     }
 
     #[test]
