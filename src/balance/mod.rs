@@ -157,7 +157,7 @@ impl State {
         group: &Group,
         route: &str,
         req: &LlmRequest,
-    ) -> Result<Arc<Deployment>, ApiError> {
+    ) -> Result<(Arc<Deployment>, bool), ApiError> {
         let now = Instant::now();
         let live: Vec<Arc<Deployment>> = group
             .list()
@@ -177,6 +177,8 @@ impl State {
             .into_iter()
             .filter(|d| cooling(d).is_none())
             .collect();
+        // After this pick, is a fresh deployment left for a next attempt?
+        let fresh_left = healthy_untried.len() > 1;
         let pool = if !healthy_untried.is_empty() {
             healthy_untried
         } else {
@@ -208,7 +210,7 @@ impl State {
             .collect();
         let counter = group.counter.fetch_add(1, Ordering::Relaxed);
         let i = self.strategy.pick(&candidates, counter).min(pool.len() - 1);
-        Ok(pool[i].clone())
+        Ok((pool[i].clone(), fresh_left))
     }
 
     fn failure(&self, d: &Deployment, err: &ApiError) {
@@ -439,15 +441,17 @@ where
             // One deployment, not tracked: nothing to choose.
             if let Some(target) = route.targets.first() {
                 req.ctx.attempts.push(target.clone());
+                req.ctx.attempts.set_fresh_left(false);
                 req.ctx.target = Some(target.clone());
             }
             return Box::pin(async move { inner.call(req).await });
         };
-        let deployment = match self.state.pick(&group, &route.name, &req) {
-            Ok(d) => d,
+        let (deployment, fresh_left) = match self.state.pick(&group, &route.name, &req) {
+            Ok(picked) => picked,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
         req.ctx.attempts.push(deployment.target.clone());
+        req.ctx.attempts.set_fresh_left(fresh_left);
         req.ctx.target = Some(deployment.target.clone());
         let state = self.state.clone();
         Box::pin(async move {

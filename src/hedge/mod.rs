@@ -123,12 +123,8 @@ where
                 .route
                 .as_ref()
                 .map_or_else(|| "unknown".to_owned(), |r| r.name.clone());
-            let can_hedge = |req: &LlmRequest| {
-                req.ctx
-                    .route
-                    .as_ref()
-                    .is_some_and(|r| r.targets.iter().any(|t| !req.ctx.attempts.tried(t)))
-            };
+            let can_hedge =
+                |req: &LlmRequest| req.ctx.attempts.untried_left(req.ctx.route.as_ref());
             let mut legs: Vec<(usize, Leg)> =
                 vec![(0, Box::pin(attempt(inner.clone(), req.clone())))];
             let mut launched = 1;

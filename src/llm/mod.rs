@@ -178,41 +178,74 @@ impl Target {
 
 /// The deployments a request's attempts went to; shared by its clones.
 #[derive(Debug, Clone, Default)]
-pub struct Attempts(Arc<std::sync::Mutex<Vec<Target>>>);
+pub struct Attempts(Arc<std::sync::Mutex<AttemptLog>>);
+
+#[derive(Debug, Default)]
+struct AttemptLog {
+    targets: Vec<Target>,
+    /// What the balancer saw at its last pick: whether a deployment it
+    /// would send a next attempt to (live, not cooling down, not tried) was
+    /// left.
+    fresh_left: Option<bool>,
+}
 
 impl Attempts {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Target>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AttemptLog> {
         crate::sync::lock(&self.0)
     }
 
     /// Records an attempt to `target`.
     pub fn push(&self, target: Target) {
-        self.lock().push(target);
+        self.lock().targets.push(target);
     }
 
     /// The attempts so far.
     pub fn list(&self) -> Vec<Target> {
-        self.lock().clone()
+        self.lock().targets.clone()
     }
 
     /// How many attempts so far.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().targets.len()
     }
 
     /// Whether there was no attempt yet.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().targets.is_empty()
     }
 
     /// Whether an attempt went to that deployment.
     pub fn tried(&self, target: &Target) -> bool {
-        self.lock().iter().any(|t| t.same_deployment(target))
+        self.lock()
+            .targets
+            .iter()
+            .any(|t| t.same_deployment(target))
+    }
+
+    /// Whether a next attempt would go to a deployment not tried yet (a
+    /// failover rather than a retry of the same one): as the balancer last
+    /// saw it (drained and cooling deployments do not count), or without a
+    /// balancer, whether one of `route`'s targets is untried.
+    pub fn untried_left(&self, route: Option<&Route>) -> bool {
+        let log = self.lock();
+        log.fresh_left.unwrap_or_else(|| {
+            route.is_some_and(|r| {
+                r.targets
+                    .iter()
+                    .any(|t| !log.targets.iter().any(|d| d.same_deployment(t)))
+            })
+        })
+    }
+
+    /// Records what the balancer saw when it picked (see
+    /// [`untried_left`](Self::untried_left)).
+    pub(crate) fn set_fresh_left(&self, left: bool) {
+        self.lock().fresh_left = Some(left);
     }
 
     /// Forgets the attempts (a fallback to another model group starts afresh).
     pub fn clear(&self) {
-        self.lock().clear();
+        *self.lock() = AttemptLog::default();
     }
 }
 

@@ -272,11 +272,7 @@ where
                 }
                 upstream_err = Some(err.clone());
                 // Another deployment left to try: go there at once.
-                let failover = req
-                    .ctx
-                    .route
-                    .as_ref()
-                    .is_some_and(|r| r.targets.iter().any(|t| !req.ctx.attempts.tried(t)));
+                let failover = req.ctx.attempts.untried_left(req.ctx.route.as_ref());
                 let delay = if failover {
                     Duration::ZERO
                 } else {

@@ -124,6 +124,33 @@ async fn the_same_deployment_is_retried_after_the_backoff() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_drained_deployment_is_no_failover_so_the_backoff_applies() {
+    // b is in the route but drained (weight 0): the balancer sends the
+    // retry to a again, so it must wait its backoff, not go at once.
+    let log = Arc::new(StdMutex::new(Vec::new()));
+    let svc = stack(policy(), scripted(vec![e500()], log.clone()));
+    let start = Instant::now();
+    let mut req = request(&["a", "b"]);
+    if let Some(route) = req.ctx.route.as_mut() {
+        route.targets[1].weight = 0;
+    }
+    svc.oneshot(req).await.unwrap();
+    let calls: Vec<(String, Duration)> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(p, t)| (p.clone(), *t - start))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("a".to_owned(), Duration::ZERO),
+            ("a".to_owned(), Duration::from_millis(100))
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn another_deployment_is_tried_at_once() {
     let log = Arc::new(StdMutex::new(Vec::new()));
     let svc = stack(policy(), scripted(vec![e500()], log.clone()));
