@@ -242,6 +242,15 @@ mod tests {
             "{}",
             err.message
         );
+        let err = parse::<wire::anthropic::MessagesRequest>(
+            br#"{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":5}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.starts_with("messages[0].content[0].text:"),
+            "{}",
+            err.message
+        );
         let err = parse::<wire::openai::ChatCompletionRequest>(b"{\"model\":").unwrap_err();
         assert!(err.message.contains("EOF"), "{}", err.message);
         let err = parse::<wire::openai::ChatCompletionRequest>(br#"{"model":"m","messages":[]} x"#)

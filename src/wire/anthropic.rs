@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 
-use super::{Map, is_empty_map, string_or_seq, tagged_union};
+use super::{Map, is_empty_map, object_with_extra, string_or_seq, tagged_union};
 
 // === Requests ===
 
@@ -17,59 +17,76 @@ use super::{Map, is_empty_map, string_or_seq, tagged_union};
 /// `max_tokens` is required by the API but optional here so that the same
 /// type serves [`CountTokensRequest`]; the converter rejects a messages
 /// request without it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessagesRequest {
     /// The model to use.
     pub model: String,
     /// The conversation.
     pub messages: Vec<Message>,
     /// The most output tokens to generate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
     /// The system prompt: a string or text blocks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<Content>,
     /// Request metadata (`user_id`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
     /// Custom stop sequences.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_sequences: Option<Vec<String>>,
     /// Stream the response as server-sent events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     /// Sampling temperature (0–1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<Number>,
     /// Nucleus sampling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<Number>,
     /// Top-k sampling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_k: Option<u64>,
     /// Tool definitions (custom and server tools).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Tool>>,
     /// How the model may use the tools.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     /// Extended thinking configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking: Option<ThinkingConfig>,
     /// Output configuration (`effort`, `format`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_config: Option<OutputConfig>,
     /// Fields not named above (`service_tier`, `container`, `cache_control`, …).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(MessagesRequest, "struct MessagesRequest" {
+    model: "model" => required,
+    messages: "messages" => required,
+    max_tokens: "max_tokens" => default,
+    system: "system" => default,
+    metadata: "metadata" => default,
+    stop_sequences: "stop_sequences" => default,
+    stream: "stream" => default,
+    temperature: "temperature" => default,
+    top_p: "top_p" => default,
+    top_k: "top_k" => default,
+    tools: "tools" => default,
+    tool_choice: "tool_choice" => default,
+    thinking: "thinking" => default,
+    output_config: "output_config" => default,
+} extra);
+
 /// A `POST /v1/messages/count_tokens` request body: a messages request
 /// without `max_tokens`.
 pub type CountTokensRequest = MessagesRequest;
 
 /// A `POST /v1/messages/count_tokens` response body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CountTokensResponse {
     /// The number of input tokens the request would use.
     pub input_tokens: u64,
@@ -78,8 +95,12 @@ pub struct CountTokensResponse {
     pub extra: Map,
 }
 
+object_with_extra!(CountTokensResponse, "struct CountTokensResponse" {
+    input_tokens: "input_tokens" => required,
+} extra);
+
 /// One turn of the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     /// Who speaks.
     pub role: Role,
@@ -89,6 +110,11 @@ pub struct Message {
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(Message, "struct Message" {
+    role: "role" => required,
+    content: "content" => required,
+} extra);
 
 /// The role of a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +168,7 @@ tagged_union! {
 }
 
 /// A `text` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TextBlock {
     /// The text.
     pub text: String,
@@ -151,8 +177,12 @@ pub struct TextBlock {
     pub extra: Map,
 }
 
+object_with_extra!(TextBlock, "struct TextBlock" {
+    text: "text" => required,
+} extra);
+
 /// An `image` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageBlock {
     /// Where the image comes from.
     pub source: MediaSource,
@@ -161,21 +191,31 @@ pub struct ImageBlock {
     pub extra: Map,
 }
 
+object_with_extra!(ImageBlock, "struct ImageBlock" {
+    source: "source" => required,
+} extra);
+
 /// A `document` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DocumentBlock {
     /// Where the document comes from.
     pub source: MediaSource,
     /// The document's title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Context about the document.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     /// Fields not named above (`citations`, `cache_control`).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(DocumentBlock, "struct DocumentBlock" {
+    source: "source" => required,
+    title: "title" => default,
+    context: "context" => default,
+} extra);
 
 tagged_union! {
     /// The `source` of an image or document block.
@@ -195,7 +235,7 @@ tagged_union! {
 }
 
 /// A base64 source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Base64Source {
     /// MIME type (`image/png`, `application/pdf`, …).
     pub media_type: String,
@@ -206,8 +246,13 @@ pub struct Base64Source {
     pub extra: Map,
 }
 
+object_with_extra!(Base64Source, "struct Base64Source" {
+    media_type: "media_type" => required,
+    data: "data" => required,
+} extra);
+
 /// A URL source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UrlSource {
     /// The URL.
     pub url: String,
@@ -216,11 +261,15 @@ pub struct UrlSource {
     pub extra: Map,
 }
 
+object_with_extra!(UrlSource, "struct UrlSource" {
+    url: "url" => required,
+} extra);
+
 /// A plain-text document source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TextSource {
     /// MIME type (`text/plain`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     /// The text.
     pub data: String,
@@ -229,8 +278,13 @@ pub struct TextSource {
     pub extra: Map,
 }
 
+object_with_extra!(TextSource, "struct TextSource" {
+    media_type: "media_type" => default,
+    data: "data" => required,
+} extra);
+
 /// A document source made of content blocks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContentSource {
     /// The blocks.
     pub content: Content,
@@ -239,8 +293,12 @@ pub struct ContentSource {
     pub extra: Map,
 }
 
+object_with_extra!(ContentSource, "struct ContentSource" {
+    content: "content" => required,
+} extra);
+
 /// A `tool_use` block: the model calls a tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolUseBlock {
     /// The call's id (`toolu_…`).
     pub id: String,
@@ -253,37 +311,54 @@ pub struct ToolUseBlock {
     pub extra: Map,
 }
 
+object_with_extra!(ToolUseBlock, "struct ToolUseBlock" {
+    id: "id" => required,
+    name: "name" => required,
+    input: "input" => required,
+} extra);
+
 /// A `tool_result` block: the client answers a tool call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolResultBlock {
     /// The id of the `tool_use` this answers.
     pub tool_use_id: String,
     /// The result: a string or blocks (text, image, document, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
     /// The tool failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_error: Option<bool>,
     /// Fields not named above (`cache_control`).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ToolResultBlock, "struct ToolResultBlock" {
+    tool_use_id: "tool_use_id" => required,
+    content: "content" => default,
+    is_error: "is_error" => default,
+} extra);
+
 /// A `thinking` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThinkingBlock {
     /// The reasoning text.
     pub thinking: String,
     /// The signature that lets the API verify the block when it is replayed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ThinkingBlock, "struct ThinkingBlock" {
+    thinking: "thinking" => required,
+    signature: "signature" => default,
+} extra);
+
 /// A `redacted_thinking` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RedactedThinkingBlock {
     /// Opaque encrypted reasoning.
     pub data: String,
@@ -292,36 +367,51 @@ pub struct RedactedThinkingBlock {
     pub extra: Map,
 }
 
+object_with_extra!(RedactedThinkingBlock, "struct RedactedThinkingBlock" {
+    data: "data" => required,
+} extra);
+
 /// Request metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metadata {
     /// An opaque end-user id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(Metadata, "struct Metadata" {
+    user_id: "user_id" => default,
+} extra);
+
 /// A tool definition: a custom tool (`type` absent or `"custom"`) or a
 /// server tool (`type` = `web_search_20250305`, `bash_20250124`, …).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tool {
     /// The tool's name.
     pub name: String,
     /// The tool type; absent for custom tools.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// What the tool does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// JSON Schema of the input (custom tools).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<Value>,
     /// Fields not named above (`cache_control`, `strict`, `input_examples`, …).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(Tool, "struct Tool" {
+    name: "name" => required,
+    kind: "type" => default,
+    description: "description" => default,
+    input_schema: "input_schema" => default,
+} extra);
 
 impl Tool {
     /// A custom tool (as opposed to a server tool the API runs itself).
@@ -331,21 +421,27 @@ impl Tool {
 }
 
 /// `tool_choice`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolChoice {
     /// `auto`, `any`, `tool` or `none`.
     #[serde(rename = "type")]
     pub kind: ToolChoiceKind,
     /// The tool to use (`type: "tool"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// At most one tool call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disable_parallel_tool_use: Option<bool>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(ToolChoice, "struct ToolChoice" {
+    kind: "type" => required,
+    name: "name" => default,
+    disable_parallel_tool_use: "disable_parallel_tool_use" => default,
+} extra);
 
 /// The kinds of `tool_choice`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,46 +459,55 @@ pub enum ToolChoiceKind {
 
 /// `thinking`: `{"type":"enabled","budget_tokens":N}`, `{"type":"disabled"}`
 /// or `{"type":"adaptive"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThinkingConfig {
     /// `enabled`, `disabled` or `adaptive`.
     #[serde(rename = "type")]
     pub kind: String,
     /// The thinking budget (`enabled`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_tokens: Option<u64>,
     /// Fields not named above (`display`).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ThinkingConfig, "struct ThinkingConfig" {
+    kind: "type" => required,
+    budget_tokens: "budget_tokens" => default,
+} extra);
+
 /// `output_config`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutputConfig {
     /// Effort level (`low` … `max`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub effort: Option<String>,
     /// Structured output format (`{"type":"json_schema","schema":…}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<Value>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(OutputConfig, "struct OutputConfig" {
+    effort: "effort" => default,
+    format: "format" => default,
+} extra);
+
 // === Responses ===
 
 /// A complete message: the `POST /v1/messages` response body, and the
 /// `message` of a `message_start` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessagesResponse {
     /// The message id (`msg_…`).
     pub id: String,
     /// Always `"message"`.
-    #[serde(rename = "type", default = "message_type")]
+    #[serde(rename = "type")]
     pub kind: String,
     /// Always `"assistant"`.
-    #[serde(default = "assistant_role")]
     pub role: String,
     /// The model that answered.
     pub model: String,
@@ -410,18 +515,26 @@ pub struct MessagesResponse {
     pub content: Vec<ContentBlock>,
     /// Why generation stopped (`end_turn`, `max_tokens`, `stop_sequence`,
     /// `tool_use`, `pause_turn`, `refusal`, …); `null` in `message_start`.
-    #[serde(default)]
     pub stop_reason: Option<String>,
     /// The stop sequence that matched, if any.
-    #[serde(default)]
     pub stop_sequence: Option<String>,
     /// Token usage.
-    #[serde(default)]
     pub usage: Usage,
     /// Fields not named above (`stop_details`, `container`, …).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(MessagesResponse, "struct MessagesResponse" {
+    id: "id" => required,
+    kind: "type" => default_with(message_type),
+    role: "role" => default_with(assistant_role),
+    model: "model" => required,
+    content: "content" => required,
+    stop_reason: "stop_reason" => default,
+    stop_sequence: "stop_sequence" => default,
+    usage: "usage" => default,
+} extra);
 
 fn message_type() -> String {
     "message".to_owned()
@@ -432,38 +545,50 @@ fn assistant_role() -> String {
 }
 
 /// Token usage. `input_tokens` excludes cache reads and writes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Usage {
     /// Input tokens that were neither read from nor written to the cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u64>,
     /// Input tokens written to the cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_creation_input_tokens: Option<u64>,
     /// Input tokens read from the cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_read_input_tokens: Option<u64>,
     /// Output tokens (thinking included); cumulative in `message_delta`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
     /// Output detail (`thinking_tokens`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tokens_details: Option<OutputTokensDetails>,
     /// Fields not named above (`service_tier`, `cache_creation`, …).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(Usage, "struct Usage" {
+    input_tokens: "input_tokens" => default,
+    cache_creation_input_tokens: "cache_creation_input_tokens" => default,
+    cache_read_input_tokens: "cache_read_input_tokens" => default,
+    output_tokens: "output_tokens" => default,
+    output_tokens_details: "output_tokens_details" => default,
+} extra);
+
 /// `usage.output_tokens_details`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct OutputTokensDetails {
     /// Output tokens spent thinking.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_tokens: Option<u64>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(OutputTokensDetails, "struct OutputTokensDetails" {
+    thinking_tokens: "thinking_tokens" => default,
+} extra);
 
 // === Stream events ===
 
@@ -493,7 +618,7 @@ tagged_union! {
 }
 
 /// `message_start`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessageStart {
     /// The message so far (no content, `stop_reason: null`).
     pub message: MessagesResponse,
@@ -502,8 +627,12 @@ pub struct MessageStart {
     pub extra: Map,
 }
 
+object_with_extra!(MessageStart, "struct MessageStart" {
+    message: "message" => required,
+} extra);
+
 /// `content_block_start`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContentBlockStart {
     /// The block's index.
     pub index: u32,
@@ -514,8 +643,13 @@ pub struct ContentBlockStart {
     pub extra: Map,
 }
 
+object_with_extra!(ContentBlockStart, "struct ContentBlockStart" {
+    index: "index" => required,
+    content_block: "content_block" => required,
+} extra);
+
 /// `content_block_delta`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContentBlockDelta {
     /// The block's index.
     pub index: u32,
@@ -525,6 +659,11 @@ pub struct ContentBlockDelta {
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(ContentBlockDelta, "struct ContentBlockDelta" {
+    index: "index" => required,
+    delta: "delta" => required,
+} extra);
 
 tagged_union! {
     /// The `delta` of a `content_block_delta`.
@@ -544,7 +683,7 @@ tagged_union! {
 }
 
 /// `text_delta`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TextDelta {
     /// Text to append.
     pub text: String,
@@ -553,8 +692,12 @@ pub struct TextDelta {
     pub extra: Map,
 }
 
+object_with_extra!(TextDelta, "struct TextDelta" {
+    text: "text" => required,
+} extra);
+
 /// `input_json_delta`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InputJsonDelta {
     /// A fragment of the tool input's JSON text.
     pub partial_json: String,
@@ -563,8 +706,12 @@ pub struct InputJsonDelta {
     pub extra: Map,
 }
 
+object_with_extra!(InputJsonDelta, "struct InputJsonDelta" {
+    partial_json: "partial_json" => required,
+} extra);
+
 /// `thinking_delta`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThinkingDelta {
     /// Thinking text to append.
     pub thinking: String,
@@ -573,8 +720,12 @@ pub struct ThinkingDelta {
     pub extra: Map,
 }
 
+object_with_extra!(ThinkingDelta, "struct ThinkingDelta" {
+    thinking: "thinking" => required,
+} extra);
+
 /// `signature_delta`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SignatureDelta {
     /// The thinking block's signature (replaces, does not append).
     pub signature: String,
@@ -583,8 +734,12 @@ pub struct SignatureDelta {
     pub extra: Map,
 }
 
+object_with_extra!(SignatureDelta, "struct SignatureDelta" {
+    signature: "signature" => required,
+} extra);
+
 /// `content_block_stop`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContentBlockStop {
     /// The block's index.
     pub index: u32,
@@ -593,43 +748,57 @@ pub struct ContentBlockStop {
     pub extra: Map,
 }
 
+object_with_extra!(ContentBlockStop, "struct ContentBlockStop" {
+    index: "index" => required,
+} extra);
+
 /// `message_delta`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessageDelta {
     /// Stop reason and sequence.
     pub delta: MessageDeltaBody,
     /// Cumulative usage.
-    #[serde(default)]
     pub usage: Usage,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(MessageDelta, "struct MessageDelta" {
+    delta: "delta" => required,
+    usage: "usage" => default,
+} extra);
+
 /// The `delta` of a `message_delta`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessageDeltaBody {
     /// Why generation stopped.
-    #[serde(default)]
     pub stop_reason: Option<String>,
     /// The stop sequence that matched; always written (`null` when none).
-    #[serde(default)]
     pub stop_sequence: Option<String>,
     /// Fields not named above (`stop_details`).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(MessageDeltaBody, "struct MessageDeltaBody" {
+    stop_reason: "stop_reason" => default,
+    stop_sequence: "stop_sequence" => default,
+} extra);
+
 /// An event with no fields of its own (`message_stop`, `ping`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Empty {
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(Empty, "struct Empty" {
+} extra);
+
 /// An `error` stream event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorEvent {
     /// The error.
     pub error: ErrorDetail,
@@ -638,10 +807,14 @@ pub struct ErrorEvent {
     pub extra: Map,
 }
 
+object_with_extra!(ErrorEvent, "struct ErrorEvent" {
+    error: "error" => required,
+} extra);
+
 // === Errors ===
 
 /// An error response body: `{"type":"error","error":{…},"request_id":…}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorResponse {
     /// Always `"error"`.
     #[serde(rename = "type")]
@@ -649,15 +822,21 @@ pub struct ErrorResponse {
     /// The error.
     pub error: ErrorDetail,
     /// The request id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ErrorResponse, "struct ErrorResponse" {
+    kind: "type" => required,
+    error: "error" => required,
+    request_id: "request_id" => default,
+} extra);
+
 /// The `error` object of an error body or event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorDetail {
     /// `invalid_request_error`, `authentication_error`, …
     #[serde(rename = "type")]
@@ -668,3 +847,8 @@ pub struct ErrorDetail {
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(ErrorDetail, "struct ErrorDetail" {
+    kind: "type" => required,
+    message: "message" => required,
+} extra);

@@ -24,18 +24,11 @@ pub(crate) fn is_empty_map(map: &Map) -> bool {
     map.is_empty()
 }
 
-/// Serde helpers for fields whose presence matters and that may be `null`:
-/// `None` = absent, `Some(None)` = `null`, `Some(Some(v))` = a value.
+/// Serialises fields whose presence matters and that may be `null`:
+/// `None` = absent (skipped), `Some(None)` = `null`, `Some(Some(v))` = a value.
+/// Such fields read back through [`object_with_extra`]'s `nullable` mode.
 pub(crate) mod nullable {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub(crate) fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        T: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Option::<T>::deserialize(d).map(Some)
-    }
+    use serde::{Serialize, Serializer};
 
     pub(crate) fn serialize<T, S>(value: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error>
     where
@@ -78,8 +71,58 @@ macro_rules! tagged_union {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                use serde::de::Error as _;
-                let mut map = <$crate::wire::Map as serde::Deserialize>::deserialize(d)?;
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("a ", stringify!($name), " object"))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<$name, A::Error> {
+                        use serde::de::Error as _;
+                        // Fast path: `type` comes first (as every SDK writes
+                        // it), so the rest reads straight into the variant.
+                        let mut rest = $crate::wire::Map::new();
+                        match map.next_key::<String>()? {
+                            Some(key) if key == "type" => {
+                                let tag: serde_json::Value = map.next_value()?;
+                                if let serde_json::Value::String(tag) = &tag {
+                                    match tag.as_str() {
+                                        $( $tag => {
+                                            return <$ty as serde::Deserialize>::deserialize(
+                                                serde::de::value::MapAccessDeserializer::new(map),
+                                            )
+                                            .map($name::$variant)
+                                            .map_err(|e| A::Error::custom(format_args!(
+                                                concat!("invalid `", $tag, "` ", stringify!($name), ": {}"), e)));
+                                        } )*
+                                        _ => {}
+                                    }
+                                }
+                                rest.insert(key, tag);
+                            }
+                            Some(key) => {
+                                let value = map.next_value()?;
+                                rest.insert(key, value);
+                            }
+                            None => return Ok($name::Other(serde_json::Value::Object(rest))),
+                        }
+                        while let Some((key, value)) = map.next_entry()? {
+                            rest.insert(key, value);
+                        }
+                        $name::from_fields(rest).map_err(A::Error::custom)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+
+        impl $name {
+            /// The slow path: `type` was not the first field, so the whole
+            /// object was read first.
+            fn from_fields(mut map: $crate::wire::Map) -> Result<Self, String> {
                 let tag = match map.get("type") {
                     Some(serde_json::Value::String(tag)) => tag.as_str(),
                     _ => return Ok(Self::Other(serde_json::Value::Object(map))),
@@ -89,8 +132,8 @@ macro_rules! tagged_union {
                         map.remove("type");
                         <$ty as serde::Deserialize>::deserialize(serde_json::Value::Object(map))
                             .map(Self::$variant)
-                            .map_err(|e| D::Error::custom(format_args!(
-                                concat!("invalid `", $tag, "` ", stringify!($name), ": {}"), e)))
+                            .map_err(|e| format!(
+                                concat!("invalid `", $tag, "` ", stringify!($name), ": {}"), e))
                     } )*
                     _ => Ok(Self::Other(serde_json::Value::Object(map))),
                 }
@@ -166,3 +209,214 @@ macro_rules! string_or_seq {
     };
 }
 pub(crate) use string_or_seq;
+
+/// Implements `Deserialize` for a struct whose unnamed fields are kept in an
+/// `extra` map, without `#[serde(flatten)]`: serde's flatten buffers every
+/// key and value of the object into its private `Content` tree and then
+/// deserialises the struct again from that copy (for nested flattened
+/// objects, at every level). This reads each field once, straight from the
+/// input; only unknown fields become JSON values.
+///
+/// Each field names its JSON key and how a missing one reads:
+/// `required` (an error, or `None` for an `Option`, as serde's derive does),
+/// `default` (`Default::default()`), `default_with(f)` (`f()`), or
+/// `nullable` (an `Option<Option<T>>` where `null` is `Some(None)`).
+/// A repeated known key is an error, as with serde's derive.
+macro_rules! object_with_extra {
+    ($name:ident, $expecting:literal {
+        $( $field:ident : $key:literal => $mode:ident $(($arg:path))? ),* $(,)?
+    } $extra:ident) => {
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                #[allow(non_camel_case_types)]
+                enum Field {
+                    $( $field, )*
+                    Other(String),
+                }
+                struct FieldVisitor;
+                impl<'de> serde::de::Visitor<'de> for FieldVisitor {
+                    type Value = Field;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a field name")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
+                        Ok(match v {
+                            $( $key => Field::$field, )*
+                            _ => Field::Other(v.to_owned()),
+                        })
+                    }
+                    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Field, E> {
+                        Ok(match v.as_str() {
+                            $( $key => Field::$field, )*
+                            _ => Field::Other(v),
+                        })
+                    }
+                }
+                impl<'de> serde::Deserialize<'de> for Field {
+                    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                        d.deserialize_identifier(FieldVisitor)
+                    }
+                }
+
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<$name, A::Error> {
+                        $( let mut $field = None; )*
+                        let mut $extra = $crate::wire::Map::new();
+                        while let Some(key) = map.next_key::<Field>()? {
+                            match key {
+                                $( Field::$field => {
+                                    if $field.is_some() {
+                                        return Err(<A::Error as serde::de::Error>::duplicate_field($key));
+                                    }
+                                    $field = Some($crate::wire::object_with_extra!(@value map $mode));
+                                } )*
+                                Field::Other(key) => {
+                                    let value = map.next_value()?;
+                                    $extra.insert(key, value);
+                                }
+                            }
+                        }
+                        Ok($name {
+                            $( $field: $crate::wire::object_with_extra!(
+                                @finish A $field $key $mode $(($arg))?
+                            ), )*
+                            $extra,
+                        })
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+    (@value $map:ident nullable) => { Some($map.next_value()?) };
+    (@value $map:ident $mode:ident) => { $map.next_value()? };
+    (@finish $a:ident $f:ident $key:literal required) => {
+        match $f {
+            Some(v) => v,
+            None => serde::Deserialize::deserialize($crate::wire::Missing::<$a::Error>::new($key))?,
+        }
+    };
+    (@finish $a:ident $f:ident $key:literal default) => { $f.unwrap_or_default() };
+    (@finish $a:ident $f:ident $key:literal nullable) => { $f.flatten() };
+    (@finish $a:ident $f:ident $key:literal default_with($fun:path)) => { $f.unwrap_or_else($fun) };
+}
+pub(crate) use object_with_extra;
+
+/// The value of a field that is not there: `None` for an `Option`, a
+/// "missing field" error for anything else (what serde's derive does).
+pub(crate) struct Missing<E> {
+    key: &'static str,
+    error: std::marker::PhantomData<E>,
+}
+
+impl<E> Missing<E> {
+    pub(crate) fn new(key: &'static str) -> Self {
+        Self {
+            key,
+            error: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'de, E: serde::de::Error> serde::Deserializer<'de> for Missing<E> {
+    type Error = E;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, E> {
+        Err(E::missing_field(self.key))
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        visitor.visit_none()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::anthropic::ContentBlock;
+    use super::openai::{ChatCompletionRequest, ChunkDelta};
+    use serde_json::json;
+
+    #[test]
+    fn objects_keep_unknown_fields_and_reject_missing_or_repeated_known_ones() {
+        let req: ChatCompletionRequest = serde_json::from_str(
+            r#"{"model":"m","messages":[],"top_logprobs":2,"logit_bias":{"1":-1}}"#,
+        )
+        .unwrap();
+        assert_eq!(req.model, "m");
+        assert_eq!(req.max_tokens, None);
+        assert_eq!(req.extra["top_logprobs"], json!(2));
+        assert_eq!(req.extra["logit_bias"], json!({"1": -1}));
+        assert_eq!(req.extra.len(), 2);
+
+        let err = serde_json::from_str::<ChatCompletionRequest>(r#"{"messages":[]}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field `model`"), "{err}");
+        let err = serde_json::from_str::<ChatCompletionRequest>(
+            r#"{"model":"a","model":"b","messages":[]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("duplicate field `model`"), "{err}");
+        let err = serde_json::from_str::<ChatCompletionRequest>("[1]").unwrap_err();
+        assert!(
+            err.to_string().contains("struct ChatCompletionRequest"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn nullable_fields_tell_null_from_absent() {
+        let absent: ChunkDelta = serde_json::from_str("{}").unwrap();
+        let null: ChunkDelta = serde_json::from_str(r#"{"content":null}"#).unwrap();
+        let text: ChunkDelta = serde_json::from_str(r#"{"content":"hi"}"#).unwrap();
+        assert_eq!(absent.content, None);
+        assert_eq!(null.content, Some(None));
+        assert_eq!(text.content, Some(Some("hi".to_owned())));
+        assert_eq!(
+            serde_json::to_value(&null).unwrap(),
+            json!({"content": null})
+        );
+        assert_eq!(serde_json::to_value(&absent).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn tagged_unions_read_the_same_whether_or_not_type_comes_first() {
+        let first: ContentBlock =
+            serde_json::from_str(r#"{"type":"text","text":"hi","citations":[]}"#).unwrap();
+        let last: ContentBlock =
+            serde_json::from_str(r#"{"text":"hi","citations":[],"type":"text"}"#).unwrap();
+        assert_eq!(first, last);
+        assert!(matches!(&first, ContentBlock::Text(t) if t.text == "hi" && t.extra.len() == 1));
+
+        for body in [r#"{"type":"text","text":5}"#, r#"{"text":5,"type":"text"}"#] {
+            let err = serde_json::from_str::<ContentBlock>(body).unwrap_err();
+            assert!(
+                err.to_string().contains("invalid `text` ContentBlock"),
+                "{err}"
+            );
+        }
+
+        for body in [
+            r#"{"type":"future","x":1}"#,
+            r#"{"x":1,"type":"future"}"#,
+            r#"{"type":7,"x":1}"#,
+            r#"{}"#,
+        ] {
+            let block: ContentBlock = serde_json::from_str(body).unwrap();
+            let raw: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(block, ContentBlock::Other(raw), "{body}");
+        }
+    }
+}

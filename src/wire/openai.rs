@@ -8,72 +8,94 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 
-use super::{Map, is_empty_map, nullable, string_or_seq, tagged_union};
+use super::{Map, is_empty_map, nullable, object_with_extra, string_or_seq, tagged_union};
 
 // === Requests ===
 
 /// A `POST /v1/chat/completions` request body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatCompletionRequest {
     /// The model to use.
     pub model: String,
     /// The conversation.
     pub messages: Vec<ChatMessage>,
     /// Legacy output limit (rejected by reasoning models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
     /// Output limit, reasoning tokens included.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_completion_tokens: Option<u64>,
     /// Sampling temperature (0–2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<Number>,
     /// Nucleus sampling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<Number>,
     /// Stop sequences: one string or up to four.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Stop>,
     /// Stream the response as chunks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     /// Stream options (`include_usage`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     /// Tool definitions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Tool>>,
     /// How the model may use the tools.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<ToolChoice>,
     /// Whether several tool calls may come in one turn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parallel_tool_calls: Option<bool>,
     /// Output format (`text`, `json_object`, `json_schema`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<Value>,
     /// Number of choices to generate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
     /// Sampling seed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
     /// Return log probabilities.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<bool>,
     /// Reasoning effort (`none` … `max`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<String>,
     /// An end-user id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Key/value tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map>,
     /// Fields not named above (`top_logprobs`, `logit_bias`, penalties, …).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(ChatCompletionRequest, "struct ChatCompletionRequest" {
+    model: "model" => required,
+    messages: "messages" => required,
+    max_tokens: "max_tokens" => default,
+    max_completion_tokens: "max_completion_tokens" => default,
+    temperature: "temperature" => default,
+    top_p: "top_p" => default,
+    stop: "stop" => default,
+    stream: "stream" => default,
+    stream_options: "stream_options" => default,
+    tools: "tools" => default,
+    tool_choice: "tool_choice" => default,
+    parallel_tool_calls: "parallel_tool_calls" => default,
+    response_format: "response_format" => default,
+    n: "n" => default,
+    seed: "seed" => default,
+    logprobs: "logprobs" => default,
+    reasoning_effort: "reasoning_effort" => default,
+    user: "user" => default,
+    metadata: "metadata" => default,
+} extra);
 
 /// `stop`: one string or a list.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,46 +108,67 @@ pub enum Stop {
 string_or_seq!(Stop, One, Many, String, "a string or an array of strings");
 
 /// `stream_options`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StreamOptions {
     /// Send a final chunk with the usage of the whole request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(StreamOptions, "struct StreamOptions" {
+    include_usage: "include_usage" => default,
+} extra);
+
 /// One message of the conversation, any role.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatMessage {
     /// Who speaks.
     pub role: Role,
     /// The content: absent, `null`, a string, or parts.
-    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "nullable::serialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub content: Option<Option<MessageContent>>,
     /// A participant name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Tool calls made by the assistant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
     /// The tool call a `tool` message answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
     /// An assistant refusal.
-    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "nullable::serialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refusal: Option<Option<String>>,
     /// Reasoning text (non-standard; DeepSeek, vLLM, SGLang, LiteLLM).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     /// Reasoning text (non-standard; OpenRouter, newer vLLM).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
     /// Fields not named above (`function_call`, `audio`, `annotations`, …).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(ChatMessage, "struct ChatMessage" {
+    role: "role" => required,
+    content: "content" => nullable,
+    name: "name" => default,
+    tool_calls: "tool_calls" => default,
+    tool_call_id: "tool_call_id" => default,
+    refusal: "refusal" => nullable,
+    reasoning_content: "reasoning_content" => default,
+    reasoning: "reasoning" => default,
+} extra);
 
 /// The role of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,7 +222,7 @@ tagged_union! {
 }
 
 /// A `text` part.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TextPart {
     /// The text.
     pub text: String,
@@ -188,8 +231,12 @@ pub struct TextPart {
     pub extra: Map,
 }
 
+object_with_extra!(TextPart, "struct TextPart" {
+    text: "text" => required,
+} extra);
+
 /// An `image_url` part.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageUrlPart {
     /// The image.
     pub image_url: ImageUrl,
@@ -198,21 +245,30 @@ pub struct ImageUrlPart {
     pub extra: Map,
 }
 
+object_with_extra!(ImageUrlPart, "struct ImageUrlPart" {
+    image_url: "image_url" => required,
+} extra);
+
 /// The `image_url` object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageUrl {
     /// An http(s) URL or a `data:` URL.
     pub url: String,
     /// `auto`, `low` or `high`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ImageUrl, "struct ImageUrl" {
+    url: "url" => required,
+    detail: "detail" => default,
+} extra);
+
 /// A `file` part.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FilePart {
     /// The file.
     pub file: FileRef,
@@ -221,25 +277,35 @@ pub struct FilePart {
     pub extra: Map,
 }
 
+object_with_extra!(FilePart, "struct FilePart" {
+    file: "file" => required,
+} extra);
+
 /// The `file` object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileRef {
     /// A `data:` URL with the file's content.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub file_data: Option<String>,
     /// An uploaded file's id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub file_id: Option<String>,
     /// The file's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(FileRef, "struct FileRef" {
+    file_data: "file_data" => default,
+    file_id: "file_id" => default,
+    filename: "filename" => default,
+} extra);
+
 /// A `refusal` part.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RefusalPart {
     /// The refusal text.
     pub refusal: String,
@@ -247,6 +313,10 @@ pub struct RefusalPart {
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(RefusalPart, "struct RefusalPart" {
+    refusal: "refusal" => required,
+} extra);
 
 tagged_union! {
     /// A tool call in an assistant message or a response.
@@ -260,7 +330,7 @@ tagged_union! {
 }
 
 /// A function tool call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionToolCall {
     /// The call's id (`call_…`).
     pub id: String,
@@ -271,8 +341,13 @@ pub struct FunctionToolCall {
     pub extra: Map,
 }
 
+object_with_extra!(FunctionToolCall, "struct FunctionToolCall" {
+    id: "id" => required,
+    function: "function" => required,
+} extra);
+
 /// The function of a tool call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionCall {
     /// The function's name.
     pub name: String,
@@ -282,6 +357,11 @@ pub struct FunctionCall {
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(FunctionCall, "struct FunctionCall" {
+    name: "name" => required,
+    arguments: "arguments" => required,
+} extra);
 
 tagged_union! {
     /// A tool definition.
@@ -295,7 +375,7 @@ tagged_union! {
 }
 
 /// A function tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionTool {
     /// The function.
     pub function: FunctionDefinition,
@@ -304,24 +384,35 @@ pub struct FunctionTool {
     pub extra: Map,
 }
 
+object_with_extra!(FunctionTool, "struct FunctionTool" {
+    function: "function" => required,
+} extra);
+
 /// A function definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FunctionDefinition {
     /// `[a-zA-Z0-9_-]{1,64}`.
     pub name: String,
     /// What the function does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// JSON Schema of the arguments.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Value>,
     /// Structured-outputs strict mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(FunctionDefinition, "struct FunctionDefinition" {
+    name: "name" => required,
+    description: "description" => default,
+    parameters: "parameters" => default,
+    strict: "strict" => default,
+} extra);
 
 /// `tool_choice`: `"none"`, `"auto"`, `"required"`, or an object.
 #[derive(Debug, Clone, PartialEq)]
@@ -369,213 +460,276 @@ impl ToolChoice {
 // === Responses ===
 
 /// A `POST /v1/chat/completions` response body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatCompletion {
     /// The completion id (`chatcmpl-…`).
     pub id: String,
     /// Always `"chat.completion"`.
-    #[serde(default = "completion_object")]
     pub object: String,
     /// Unix time of creation.
-    #[serde(default)]
     pub created: u64,
     /// The model that answered.
     pub model: String,
     /// The choices (one, since the gateway never sets `n`).
     pub choices: Vec<Choice>,
     /// Token usage.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// Fields not named above (`system_fingerprint`, `service_tier`, …).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ChatCompletion, "struct ChatCompletion" {
+    id: "id" => required,
+    object: "object" => default_with(completion_object),
+    created: "created" => default,
+    model: "model" => required,
+    choices: "choices" => required,
+    usage: "usage" => default,
+} extra);
+
 fn completion_object() -> String {
     "chat.completion".to_owned()
 }
 
 /// One choice of a response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Choice {
     /// The choice's index.
-    #[serde(default)]
     pub index: u32,
     /// The message.
     pub message: ChatMessage,
     /// `stop`, `length`, `tool_calls`, `content_filter` or `function_call`.
-    #[serde(default)]
     pub finish_reason: Option<String>,
     /// Fields not named above (`logprobs`, and vendors' `stop_reason`).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(Choice, "struct Choice" {
+    index: "index" => default,
+    message: "message" => required,
+    finish_reason: "finish_reason" => default,
+} extra);
+
 /// Token usage. `prompt_tokens` includes cached tokens.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Usage {
     /// Input tokens, cached ones included.
-    #[serde(default)]
     pub prompt_tokens: u64,
     /// Output tokens, reasoning included.
-    #[serde(default)]
     pub completion_tokens: u64,
     /// The sum of the two.
-    #[serde(default)]
     pub total_tokens: u64,
     /// Input detail.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
     /// Output detail.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completion_tokens_details: Option<CompletionTokensDetails>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(Usage, "struct Usage" {
+    prompt_tokens: "prompt_tokens" => default,
+    completion_tokens: "completion_tokens" => default,
+    total_tokens: "total_tokens" => default,
+    prompt_tokens_details: "prompt_tokens_details" => default,
+    completion_tokens_details: "completion_tokens_details" => default,
+} extra);
+
 /// `usage.prompt_tokens_details`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PromptTokensDetails {
     /// Input tokens read from the cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cached_tokens: Option<u64>,
     /// Input tokens written to the cache.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_write_tokens: Option<u64>,
     /// Fields not named above (`audio_tokens`).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(PromptTokensDetails, "struct PromptTokensDetails" {
+    cached_tokens: "cached_tokens" => default,
+    cache_write_tokens: "cache_write_tokens" => default,
+} extra);
+
 /// `usage.completion_tokens_details`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CompletionTokensDetails {
     /// Output tokens spent reasoning.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u64>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(CompletionTokensDetails, "struct CompletionTokensDetails" {
+    reasoning_tokens: "reasoning_tokens" => default,
+} extra);
+
 // === Stream chunks ===
 
 /// One `data:` payload of a streamed response: a chunk, or (from a failing
 /// upstream) `{"error":{…}}` with no chunk fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatCompletionChunk {
     /// The completion id, the same in every chunk.
-    #[serde(default)]
     pub id: String,
     /// Always `"chat.completion.chunk"`.
-    #[serde(default = "chunk_object")]
     pub object: String,
     /// Unix time of creation.
-    #[serde(default)]
     pub created: u64,
     /// The model.
-    #[serde(default)]
     pub model: String,
     /// The choice deltas; empty in the final usage chunk.
-    #[serde(default)]
     pub choices: Vec<ChunkChoice>,
     /// Usage: `null` on every chunk but the last when `include_usage` is set.
-    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "nullable::serialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub usage: Option<Option<Usage>>,
     /// An in-band error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
     /// Fields not named above (`system_fingerprint`, `obfuscation`, …).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ChatCompletionChunk, "struct ChatCompletionChunk" {
+    id: "id" => default,
+    object: "object" => default_with(chunk_object),
+    created: "created" => default,
+    model: "model" => default,
+    choices: "choices" => default,
+    usage: "usage" => nullable,
+    error: "error" => default,
+} extra);
+
 fn chunk_object() -> String {
     "chat.completion.chunk".to_owned()
 }
 
 /// One choice of a chunk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChunkChoice {
     /// The choice's index.
-    #[serde(default)]
     pub index: u32,
     /// What this chunk adds.
-    #[serde(default)]
     pub delta: ChunkDelta,
     /// Set on the choice's last chunk; always written (`null` before).
-    #[serde(default)]
     pub finish_reason: Option<String>,
     /// Fields not named above (`logprobs`).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ChunkChoice, "struct ChunkChoice" {
+    index: "index" => default,
+    delta: "delta" => default,
+    finish_reason: "finish_reason" => default,
+} extra);
+
 /// The `delta` of a chunk choice.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ChunkDelta {
     /// `assistant`, on the first chunk.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// Text to append.
-    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "nullable::serialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub content: Option<Option<String>>,
     /// Refusal text to append.
-    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        serialize_with = "nullable::serialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refusal: Option<Option<String>>,
     /// Tool call fragments.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
     /// Reasoning text to append (non-standard).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     /// Reasoning text to append (non-standard, OpenRouter style).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ChunkDelta, "struct ChunkDelta" {
+    role: "role" => default,
+    content: "content" => nullable,
+    refusal: "refusal" => nullable,
+    tool_calls: "tool_calls" => default,
+    reasoning_content: "reasoning_content" => default,
+    reasoning: "reasoning" => default,
+} extra);
+
 /// A fragment of a streamed tool call.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ToolCallDelta {
     /// The call's position (missing on some OpenAI-compatible servers).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
     /// The call's id, on its first fragment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `function`, on the first fragment.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Name (first fragment) and argument text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionCallDelta>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(ToolCallDelta, "struct ToolCallDelta" {
+    index: "index" => default,
+    id: "id" => default,
+    kind: "type" => default,
+    function: "function" => default,
+} extra);
+
 /// The `function` of a tool call fragment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FunctionCallDelta {
     /// The function's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// A fragment of the argument text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub arguments: Option<String>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
 
+object_with_extra!(FunctionCallDelta, "struct FunctionCallDelta" {
+    name: "name" => default,
+    arguments: "arguments" => default,
+} extra);
+
 // === Errors ===
 
 /// An error body: `{"error":{"message","type","param","code"}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorResponse {
     /// The error.
     pub error: ErrorDetail,
@@ -584,22 +738,30 @@ pub struct ErrorResponse {
     pub extra: Map,
 }
 
+object_with_extra!(ErrorResponse, "struct ErrorResponse" {
+    error: "error" => required,
+} extra);
+
 /// The `error` object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorDetail {
     /// A human-readable message.
-    #[serde(default)]
     pub message: String,
     /// `invalid_request_error`, `rate_limit_error`, `server_error`, …
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub kind: Option<String>,
     /// The parameter at fault; always written.
-    #[serde(default)]
     pub param: Option<String>,
     /// A machine-readable code (a string; some servers send numbers).
-    #[serde(default)]
     pub code: Option<Value>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
 }
+
+object_with_extra!(ErrorDetail, "struct ErrorDetail" {
+    message: "message" => default,
+    kind: "type" => default,
+    param: "param" => default,
+    code: "code" => default,
+} extra);
