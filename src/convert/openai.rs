@@ -17,7 +17,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use serde_json::Value;
 
 use super::{
@@ -1616,7 +1616,14 @@ impl ChunkDecoder {
         if data.is_empty() {
             return;
         }
-        match serde_json::from_str::<w::ChatCompletionChunk>(data) {
+        // The envelope (id, model, created, system fingerprint) is read from
+        // the first chunk; later ones skip it rather than copy it out again.
+        let chunk = if self.started {
+            serde_json::from_str::<LaterChunk>(data).map(LaterChunk::into_chunk)
+        } else {
+            serde_json::from_str::<w::ChatCompletionChunk>(data)
+        };
+        match chunk {
             Ok(chunk) => self.push_chunk(chunk, out),
             Err(e) => self.fail(
                 ApiError::api(format!("malformed chunk from the upstream: {e}")).mark_upstream(),
@@ -1944,6 +1951,58 @@ impl ChunkDecoder {
     }
 }
 
+/// A chunk after the first, as the decoder reads it: the choices, usage and
+/// error; the envelope fields are skipped without being copied.
+#[derive(serde::Deserialize)]
+struct LaterChunk {
+    #[serde(default)]
+    choices: Vec<LaterChoice>,
+    #[serde(default)]
+    usage: Option<w::Usage>,
+    #[serde(default)]
+    error: Option<w::ErrorDetail>,
+}
+
+#[derive(serde::Deserialize)]
+struct LaterChoice {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    delta: w::ChunkDelta,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    /// vLLM's matched stop sequence.
+    #[serde(default)]
+    stop_reason: Option<Value>,
+}
+
+impl LaterChunk {
+    fn into_chunk(self) -> w::ChatCompletionChunk {
+        w::ChatCompletionChunk {
+            id: String::new(),
+            object: String::new(),
+            created: 0,
+            model: String::new(),
+            choices: self
+                .choices
+                .into_iter()
+                .map(|c| w::ChunkChoice {
+                    index: c.index,
+                    delta: c.delta,
+                    finish_reason: c.finish_reason,
+                    extra: c
+                        .stop_reason
+                        .map(|v| Map::from_iter([("stop_reason".to_owned(), v)]))
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            usage: self.usage.map(Some),
+            error: self.error,
+            extra: Map::new(),
+        }
+    }
+}
+
 fn empty_tool_call(id: String, name: String) -> Part {
     Part::ToolCall(ToolCall {
         id,
@@ -2034,6 +2093,8 @@ pub struct ChunkEncoder {
     refusal_blocks: Vec<u32>,
     usage: Usage,
     done: bool,
+    /// The chunk envelope around the delta, serialised once per stream.
+    envelope_bytes: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl ChunkEncoder {
@@ -2051,11 +2112,20 @@ impl ChunkEncoder {
             refusal_blocks: Vec::new(),
             usage: Usage::default(),
             done: false,
+            envelope_bytes: None,
         }
     }
 
     fn chunk(&self, delta: w::ChunkDelta, finish_reason: Option<String>) -> Frame {
-        Frame::Chunk(Box::new(w::ChatCompletionChunk {
+        Frame::Chunk(Box::new(self.chunk_value(delta, finish_reason)))
+    }
+
+    fn chunk_value(
+        &self,
+        delta: w::ChunkDelta,
+        finish_reason: Option<String>,
+    ) -> w::ChatCompletionChunk {
+        w::ChatCompletionChunk {
             id: self.id.clone(),
             object: "chat.completion.chunk".into(),
             created: self.created,
@@ -2069,7 +2139,7 @@ impl ChunkEncoder {
             usage: None,
             error: None,
             extra: self.envelope.clone(),
-        }))
+        }
     }
 
     fn content_chunk(&self, text: String) -> Frame {
@@ -2100,6 +2170,7 @@ impl ChunkEncoder {
                     openai_completion_id(&id)
                 };
                 self.model = model;
+                self.envelope_bytes = None;
                 self.created = extra
                     .remove("created")
                     .and_then(|v| v.as_u64())
@@ -2164,42 +2235,11 @@ impl ChunkEncoder {
                 }
                 _ => {}
             },
-            ChatEvent::BlockDelta { index, delta } => match delta {
-                BlockDelta::Text(text) if !text.is_empty() => {
-                    if self.refusal_blocks.contains(&index) {
-                        out.push(self.refusal_chunk(text));
-                    } else {
-                        out.push(self.content_chunk(text));
-                    }
+            ChatEvent::BlockDelta { index, delta } => {
+                if let Some(delta) = self.block_delta(index, delta) {
+                    out.push(self.chunk(delta, None));
                 }
-                BlockDelta::ToolArguments(args) if !args.is_empty() => {
-                    let Some(&(_, ordinal)) = self.tools.iter().find(|(b, _)| *b == index) else {
-                        return;
-                    };
-                    out.push(self.chunk(
-                        w::ChunkDelta {
-                            tool_calls: Some(vec![w::ToolCallDelta {
-                                index: Some(ordinal),
-                                function: Some(w::FunctionCallDelta {
-                                    arguments: Some(args),
-                                    ..w::FunctionCallDelta::default()
-                                }),
-                                ..w::ToolCallDelta::default()
-                            }]),
-                            ..w::ChunkDelta::default()
-                        },
-                        None,
-                    ));
-                }
-                BlockDelta::Thinking(text)
-                    if !text.is_empty()
-                        && (self.same || self.opts.reasoning_content)
-                        && self.thinking_blocks.contains(&index) =>
-                {
-                    out.push(self.reasoning_chunk(text));
-                }
-                _ => {}
-            },
+            }
             ChatEvent::BlockStop { .. } | ChatEvent::Ping => {}
             ChatEvent::MessageDelta {
                 stop_reason,
@@ -2264,12 +2304,101 @@ impl ChunkEncoder {
         )
     }
 
+    /// The chunk delta for a block delta, if it makes one.
+    fn block_delta(&self, index: u32, delta: BlockDelta) -> Option<w::ChunkDelta> {
+        let delta = match delta {
+            BlockDelta::Text(text) if !text.is_empty() => {
+                if self.refusal_blocks.contains(&index) {
+                    w::ChunkDelta {
+                        refusal: Some(Some(text)),
+                        ..w::ChunkDelta::default()
+                    }
+                } else {
+                    w::ChunkDelta {
+                        content: Some(Some(text)),
+                        ..w::ChunkDelta::default()
+                    }
+                }
+            }
+            BlockDelta::ToolArguments(args) if !args.is_empty() => {
+                let &(_, ordinal) = self.tools.iter().find(|(b, _)| *b == index)?;
+                w::ChunkDelta {
+                    tool_calls: Some(vec![w::ToolCallDelta {
+                        index: Some(ordinal),
+                        function: Some(w::FunctionCallDelta {
+                            arguments: Some(args),
+                            ..w::FunctionCallDelta::default()
+                        }),
+                        ..w::ToolCallDelta::default()
+                    }]),
+                    ..w::ChunkDelta::default()
+                }
+            }
+            BlockDelta::Thinking(text)
+                if !text.is_empty()
+                    && (self.same || self.opts.reasoning_content)
+                    && self.thinking_blocks.contains(&index) =>
+            {
+                w::ChunkDelta {
+                    reasoning_content: Some(text),
+                    ..w::ChunkDelta::default()
+                }
+            }
+            _ => return None,
+        };
+        Some(delta)
+    }
+
     /// Appends the SSE bytes for `event` to `buf`.
+    ///
+    /// Deltas, nearly every event of a stream, are written straight into
+    /// the stream's chunk envelope (serialised once, at the message start)
+    /// instead of building and serialising a whole chunk each: the same
+    /// bytes as [`to_wire`](Self::to_wire) then [`Frame::write`].
     pub fn encode(&mut self, event: ChatEvent, buf: &mut BytesMut) {
-        let mut frames = Vec::new();
-        self.to_wire(event, &mut frames);
-        for frame in &frames {
-            frame.write(buf);
+        match event {
+            ChatEvent::BlockDelta { index, delta } if !self.done => {
+                let Some(delta) = self.block_delta(index, delta) else {
+                    return;
+                };
+                if self.envelope_bytes.is_none() {
+                    self.envelope_bytes = Some(self.serialised_envelope());
+                }
+                if let Some((head, tail)) = &self.envelope_bytes {
+                    buf.put_slice(b"data: ");
+                    buf.put_slice(head);
+                    // Serialising our own types into memory cannot fail.
+                    let _ = serde_json::to_writer((&mut *buf).writer(), &delta);
+                    buf.put_slice(tail);
+                    buf.put_slice(b"\n\n");
+                }
+            }
+            event => {
+                let mut frames = Vec::new();
+                self.to_wire(event, &mut frames);
+                for frame in &frames {
+                    frame.write(buf);
+                }
+            }
         }
+    }
+
+    /// This stream's chunk serialised around an empty delta, split where the
+    /// delta goes: `({…,"choices":[{"index":0,"delta":` , `,"finish_reason":null}]…})`.
+    fn serialised_envelope(&self) -> (Vec<u8>, Vec<u8>) {
+        const DELTA: &[u8] = b"\"delta\":";
+        let chunk = self.chunk_value(w::ChunkDelta::default(), None);
+        let bytes = serde_json::to_vec(&chunk).unwrap_or_default();
+        // The first `"delta":{}` is the choice's: `id` and `model` before
+        // it are strings, where a quote is always escaped.
+        let at = bytes
+            .windows(DELTA.len() + 2)
+            .position(|w| w.starts_with(DELTA) && w.ends_with(b"{}"))
+            .unwrap_or(bytes.len());
+        let split = (at + DELTA.len()).min(bytes.len());
+        let tail = bytes.get(split + 2..).unwrap_or_default().to_vec();
+        let mut head = bytes;
+        head.truncate(split);
+        (head, tail)
     }
 }
