@@ -8,7 +8,7 @@
 //! call ids are made safe to replay, empty text blocks and unsigned thinking
 //! are not sent back, and usage always carries the cache fields.
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use serde_json::{Number, Value};
 
 use super::{
@@ -1315,7 +1315,39 @@ impl EventEncoder {
     }
 
     /// Appends the SSE frame of `event` to `buf`.
+    ///
+    /// Deltas, nearly every event of a stream, are written directly: the
+    /// same bytes as [`to_wire`](Self::to_wire) then [`write_event`],
+    /// without building the wire event.
     pub fn encode(&mut self, event: ChatEvent, buf: &mut BytesMut) {
+        if let ChatEvent::BlockDelta { index, delta } = &event
+            && !self.done
+        {
+            let (kind, field, text) = match delta {
+                BlockDelta::Text(t) => ("text_delta", "text", t),
+                BlockDelta::ToolArguments(j) => ("input_json_delta", "partial_json", j),
+                BlockDelta::Thinking(t) => ("thinking_delta", "thinking", t),
+                BlockDelta::Signature(s) => ("signature_delta", "signature", s),
+                BlockDelta::Other(_) => return self.encode_wire(event, buf),
+            };
+            buf.put_slice(
+                b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+            );
+            // Serialising into memory cannot fail.
+            let _ = serde_json::to_writer((&mut *buf).writer(), index);
+            buf.put_slice(b",\"delta\":{\"type\":\"");
+            buf.put_slice(kind.as_bytes());
+            buf.put_slice(b"\",\"");
+            buf.put_slice(field.as_bytes());
+            buf.put_slice(b"\":");
+            let _ = serde_json::to_writer((&mut *buf).writer(), text);
+            buf.put_slice(b"}}\n\n");
+            return;
+        }
+        self.encode_wire(event, buf);
+    }
+
+    fn encode_wire(&mut self, event: ChatEvent, buf: &mut BytesMut) {
         if let Some(wire) = self.to_wire(event) {
             write_event(&wire, buf);
         }

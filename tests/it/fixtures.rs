@@ -661,3 +661,36 @@ fn openai_chunks_from_every_fixture_are_written_as_to_wire_frames() {
     }
     assert!(deltas > 50, "{deltas}");
 }
+
+#[test]
+fn anthropic_events_from_every_fixture_are_written_as_to_wire_events() {
+    // `EventEncoder::encode` writes deltas directly; for every recorded
+    // stream the bytes are those of building and writing each wire event.
+    let streams = ANTHROPIC_STREAMS
+        .iter()
+        .map(|name| (anthropic_body_to_events(&fixture(name)), Format::Anthropic))
+        .chain(OPENAI_STREAMS.iter().map(|name| {
+            (
+                openai_body_to_events(&fixture(name), Default::default()),
+                Format::OpenAi,
+            )
+        }));
+    let mut deltas = 0;
+    for (events, origin) in streams {
+        let mut fast = anthropic::EventEncoder::new(Some(origin));
+        let mut slow = anthropic::EventEncoder::new(Some(origin));
+        let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+        for ev in events {
+            deltas += usize::from(matches!(ev, ChatEvent::BlockDelta { .. }));
+            fast.encode(ev.clone(), &mut a);
+            if let Some(wire) = slow.to_wire(ev) {
+                anthropic::write_event(&wire, &mut b);
+            }
+        }
+        assert_eq!(
+            std::str::from_utf8(&a).unwrap(),
+            std::str::from_utf8(&b).unwrap()
+        );
+    }
+    assert!(deltas > 50, "{deltas}");
+}

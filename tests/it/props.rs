@@ -933,7 +933,7 @@ proptest! {
     }
 
     #[test]
-    fn openai_chunks_written_by_encode_are_the_frames_of_to_wire(case in stream_case()) {
+    fn encoders_write_the_bytes_of_their_wire_frames(case in stream_case()) {
         // `ChunkEncoder::encode` writes deltas into a cached envelope; the
         // bytes must be those of building and writing each frame.
         // With the envelope fields a same-format stream keeps.
@@ -961,6 +961,17 @@ proptest! {
                 }
                 prop_assert_eq!(std::str::from_utf8(&a).unwrap(), std::str::from_utf8(&b).unwrap());
             }
+            // And Anthropic events: `EventEncoder::encode` writes deltas directly.
+            let mut fast = anthropic::EventEncoder::new(upstream);
+            let mut slow = anthropic::EventEncoder::new(upstream);
+            let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+            for ev in opts.iter().cloned() {
+                fast.encode(ev.clone(), &mut a);
+                if let Some(wire) = slow.to_wire(ev) {
+                    anthropic::write_event(&wire, &mut b);
+                }
+            }
+            prop_assert_eq!(std::str::from_utf8(&a).unwrap(), std::str::from_utf8(&b).unwrap());
         }
     }
 
