@@ -71,7 +71,8 @@ fn pipeline(c: &mut Criterion) {
                 .unwrap(),
         )
     });
-    // The example gateway's recorder, so that metrics cost what they cost.
+    // A Prometheus recorder, as the example gateway installs, so that
+    // metrics cost what they cost.
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     metrics::set_global_recorder(prometheus).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
