@@ -111,12 +111,20 @@ for t in $TARGETS; do BODY="$(body "$t" small)" wrk -t1 -c4 -d1s -s bench/post.l
 
 for round in $(seq 1 "$ROUNDS"); do
   for size in small large; do
-    for conns in 1 32; do
+    # One connection measures latency, which on a shared VM swings several-fold
+    # from one second to the next: the targets alternate second by second
+    # (the figure is the median over every slice of every round).
+    for slice in $(seq 1 "$SECONDS_PER_RUN"); do
       for t in $TARGETS; do
-        out=$(BODY="$(body "$t" $size)" wrk -t1 -c$conns -d"${SECONDS_PER_RUN}s" -s bench/post.lua "$(url "$t")" | tail -1)
-        record "$size-$conns" "$t" "$round" "$out"
-        echo "round $round  $size requests, $conns connection(s), $t: $out"
+        out=$(BODY="$(body "$t" $size)" wrk -t1 -c1 -d1s -s bench/post.lua "$(url "$t")" | tail -1)
+        record "$size-1" "$t" "$round" "$out"
+        echo "round $round.$slice  $size requests, 1 connection, $t: $out"
       done
+    done
+    for t in $TARGETS; do
+      out=$(BODY="$(body "$t" $size)" wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" -s bench/post.lua "$(url "$t")" | tail -1)
+      record "$size-32" "$t" "$round" "$out"
+      echo "round $round  $size requests, 32 connections, $t: $out"
     done
   done
   for t in $TARGETS; do

@@ -22,7 +22,8 @@ p(f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:
 p(f"- commit: `{commit}`")
 p(f"- machine: {machine}")
 p(f"- method: `bash bench/load.sh` — every figure is the median of {rounds} rounds of {secs} s per target;"
-  " the targets alternate within each round. wrk (1 thread) for requests, `examples/loadgen.rs` for streams;"
+  " the targets alternate within each round (with one connection they alternate every second, and the figure"
+  f" is the median of the {int(rounds) * int(secs)} one-second slices). wrk (1 thread) for requests, `examples/loadgen.rs` for streams;"
   " mock upstream on one thread, nginx `worker_processes auto`, the bare hyper proxy and the example gateway"
   " thread-per-core (one runtime per core), built with the `release-lto` profile; the gateway runs its default"
   " stack (auth, resolve, preprocess, metrics with a Prometheus recorder, timeouts, fallback, retry, hedge,"
