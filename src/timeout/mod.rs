@@ -174,6 +174,7 @@ where
                     idle: limits.idle,
                     idle_timer: None,
                     last_event: Instant::now(),
+                    fresh: false,
                     deadline:
                         deadline.map(|(at, limit)| (Box::pin(tokio::time::sleep_until(at)), limit)),
                 })),
@@ -195,6 +196,8 @@ struct Watched {
     idle: Option<Duration>,
     idle_timer: Option<Pin<Box<Sleep>>>,
     last_event: Instant,
+    /// Events came since `last_event` was read.
+    fresh: bool,
     deadline: Option<(Pin<Box<Sleep>>, Duration)>,
 }
 
@@ -208,10 +211,9 @@ impl Stream for Watched {
         };
         match inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(ev)) => {
-                // An event: the idle clock starts again.
-                if this.idle.is_some() {
-                    this.last_event = Instant::now();
-                }
+                // An event: the idle clock starts again (read once the
+                // stream has nothing more this instant, not per event).
+                this.fresh = true;
                 if matches!(ev, ChatEvent::MessageStop | ChatEvent::Error(_)) {
                     this.inner = None;
                 }
@@ -234,6 +236,9 @@ impl Stream for Watched {
             ))));
         }
         if let Some(idle) = this.idle {
+            if std::mem::take(&mut this.fresh) {
+                this.last_event = Instant::now();
+            }
             let due = this.last_event + idle;
             let timer = this
                 .idle_timer
