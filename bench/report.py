@@ -66,7 +66,9 @@ for t in ["same", "convert"]:
     measured = med("small-1", t, "p50_us") - med("small-1", "direct", "p50_us")
     over_floor = med("small-1", t, "p50_us") - med("small-1", "hyper", "p50_us")
     added[t] = (header, measured)
-    p(f"| {NAMES[t]} | {header:,.0f} | {measured:,.0f} | {header / measured:.2f} | {over_floor:,.0f} | {header / over_floor:.2f} |")
+    # One-connection latency is noisy: the floor can measure slower than llmgate.
+    floor_ratio = f"{header / over_floor:.2f}" if over_floor > 0 else "— (the floor measured slower)"
+    p(f"| {NAMES[t]} | {header:,.0f} | {measured:,.0f} | {header / measured:.2f} | {over_floor:,.0f} | {floor_ratio} |")
 p("\nThe header counts the time the request spends in llmgate's layers minus the time waiting on the"
   " upstream; it cannot see hyper reading and writing the client's connection, the second loopback hop,"
   " or the wake-ups between them, which the bare hyper proxy pays too (last two columns).")
@@ -97,8 +99,12 @@ for t in ["same", "convert"]:
     check(f"streams: events/s vs direct, {t}", f"{r:.2f}", "≥ 0.70", r >= 0.70)
     a = med("stream-64", t, "ttft_p50_us") - d_ttft
     check(f"streams: added TTFT p50, {t}", f"{a:,.0f} µs", "< 200 µs", a < 200)
-check("idle RSS", f"{int(rss_idle) / 1024:.1f} MiB", "≤ 15 MiB", int(rss_idle) <= 15 * 1024)
-check(f"RSS with {held} open streams", f"{int(rss_held) / 1024:.1f} MiB", "≤ 64 MiB", int(rss_held) <= 64 * 1024 and int(held) >= 1000)
+# The limits are in MB (10^6 bytes); RSS is read in KiB.
+def mb(kib):
+    return int(kib) * 1024 / 1e6
+check("idle RSS", f"{int(rss_idle) / 1024:.1f} MiB = {mb(rss_idle):.1f} MB", "≤ 15 MB", mb(rss_idle) <= 15)
+check(f"RSS with {held} open streams", f"{int(rss_held) / 1024:.1f} MiB = {mb(rss_held):.1f} MB", "≤ 64 MB",
+      mb(rss_held) <= 64 and int(held) >= 1000)
 for t in ["same", "convert"]:
     h, m = added[t]
     check(f"overhead header vs measured added latency, {t}", f"{h / m:.2f}", "within 25 % (0.75–1.25)", 0.75 <= h / m <= 1.25)
