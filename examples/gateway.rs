@@ -45,8 +45,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// histograms are durations): from the 50 µs of the gateway's own overhead
 /// to the minutes of a long generation.
 const HISTOGRAM_BUCKETS: [f64; 20] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 
 /// Once a second, has mimalloc free this thread's empty pages and return
