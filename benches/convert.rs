@@ -1,5 +1,6 @@
 //! Conversion throughput: a realistic Anthropic request to OpenAI request
-//! bytes, and a 500-chunk OpenAI stream to Anthropic SSE bytes.
+//! bytes, and a 500-chunk OpenAI stream to Anthropic SSE bytes and back to
+//! OpenAI SSE bytes (same format).
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -58,6 +59,27 @@ fn stream(c: &mut Criterion) {
             let mut sse = SseDecoder::new();
             let mut decoder = openai::ChunkDecoder::new(Default::default());
             let mut encoder = anthropic::EventEncoder::new(Some(Format::OpenAi));
+            let mut frames = Vec::new();
+            let mut events = Vec::new();
+            let mut out = BytesMut::with_capacity(64 * 1024);
+            for read in &reads {
+                sse.feed(black_box(read), &mut frames).unwrap();
+                for frame in frames.drain(..) {
+                    decoder.push_data(&frame.data, &mut events);
+                    for ev in events.drain(..) {
+                        encoder.encode(ev, &mut out);
+                    }
+                }
+            }
+            black_box(out)
+        })
+    });
+    // Same format: the client gets the upstream's chunks back, re-encoded.
+    group.bench_function("openai_to_openai_500_chunks", |b| {
+        b.iter(|| {
+            let mut sse = SseDecoder::new();
+            let mut decoder = openai::ChunkDecoder::new(Default::default());
+            let mut encoder = openai::ChunkEncoder::new(Default::default(), Some(Format::OpenAi));
             let mut frames = Vec::new();
             let mut events = Vec::new();
             let mut out = BytesMut::with_capacity(64 * 1024);
