@@ -1617,8 +1617,10 @@ impl ChunkDecoder {
             return;
         }
         // The envelope (id, model, created, system fingerprint) is read from
-        // the first chunk; later ones skip it rather than copy it out again.
-        let chunk = if self.started {
+        // the first chunk; later ones skip it rather than copy it out again
+        // (and so do not check its types). Anything but an object goes to the
+        // full parser, which rejects it.
+        let chunk = if self.started && data.starts_with('{') {
             serde_json::from_str::<LaterChunk>(data).map(LaterChunk::into_chunk)
         } else {
             serde_json::from_str::<w::ChatCompletionChunk>(data)

@@ -187,10 +187,12 @@ where
 
 /// A stream with an idle limit between events and a deadline.
 ///
-/// The idle timer is armed once and moved lazily: an event only notes its
-/// time, and when the timer fires early (events came since it was set) it
-/// is set again from the last event. A stream of many events costs one
-/// timer, not one per event.
+/// The idle timer is armed once and moved lazily: events only mark that
+/// they came, the clock is read when the stream next has nothing (right
+/// after the last event while the client keeps reading; if the client stops
+/// reading, when it reads again), and when the timer fires early it is set
+/// again from that time. A stream of many events costs one timer and one
+/// clock read per burst, not one per event.
 struct Watched {
     inner: Option<Pin<Box<dyn Stream<Item = ChatEvent> + Send>>>,
     idle: Option<Duration>,

@@ -94,7 +94,15 @@ macro_rules! tagged_union {
                                             return <$ty as serde::Deserialize>::deserialize(
                                                 serde::de::value::MapAccessDeserializer::new(map),
                                             )
-                                            .map($name::$variant)
+                                            .and_then(|v| {
+                                                // A second `type` landed in the variant's
+                                                // extra fields.
+                                                if $crate::wire::WithExtra::extra(&v).contains_key("type") {
+                                                    Err(A::Error::duplicate_field("type"))
+                                                } else {
+                                                    Ok($name::$variant(v))
+                                                }
+                                            })
                                             .map_err(|e| A::Error::custom(format_args!(
                                                 concat!("invalid `", $tag, "` ", stringify!($name), ": {}"), e)));
                                         } )*
@@ -109,8 +117,18 @@ macro_rules! tagged_union {
                             }
                             None => return Ok($name::Other(serde_json::Value::Object(rest))),
                         }
-                        while let Some((key, value)) = map.next_entry()? {
-                            rest.insert(key, value);
+                        while let Some(key) = map.next_key::<String>()? {
+                            match rest.entry(key) {
+                                serde_json::map::Entry::Vacant(slot) => {
+                                    slot.insert(map.next_value()?);
+                                }
+                                serde_json::map::Entry::Occupied(slot) => {
+                                    return Err(A::Error::custom(format_args!(
+                                        "duplicate field `{}`",
+                                        slot.key()
+                                    )));
+                                }
+                            }
                         }
                         $name::from_fields(rest).map_err(A::Error::custom)
                     }
@@ -221,7 +239,8 @@ pub(crate) use string_or_seq;
 /// `required` (an error, or `None` for an `Option`, as serde's derive does),
 /// `default` (`Default::default()`), `default_with(f)` (`f()`), or
 /// `nullable` (an `Option<Option<T>>` where `null` is `Some(None)`).
-/// A repeated known key is an error, as with serde's derive.
+/// A repeated key is an error (serde's derive rejects repeated known keys;
+/// an unknown one repeated is no better a request).
 macro_rules! object_with_extra {
     ($name:ident, $expecting:literal {
         $( $field:ident : $key:literal => $mode:ident $(($arg:path))? ),* $(,)?
@@ -278,10 +297,16 @@ macro_rules! object_with_extra {
                                     }
                                     $field = Some($crate::wire::object_with_extra!(@value map $mode));
                                 } )*
-                                Field::Other(key) => {
-                                    let value = map.next_value()?;
-                                    $extra.insert(key, value);
-                                }
+                                Field::Other(key) => match $extra.entry(key) {
+                                    serde_json::map::Entry::Vacant(slot) => {
+                                        slot.insert(map.next_value()?);
+                                    }
+                                    serde_json::map::Entry::Occupied(slot) => {
+                                        return Err(<A::Error as serde::de::Error>::custom(
+                                            format_args!("duplicate field `{}`", slot.key()),
+                                        ));
+                                    }
+                                },
                             }
                         }
                         Ok($name {
@@ -293,6 +318,12 @@ macro_rules! object_with_extra {
                     }
                 }
                 d.deserialize_map(V)
+            }
+        }
+
+        impl $crate::wire::WithExtra for $name {
+            fn extra(&self) -> &$crate::wire::Map {
+                &self.$extra
             }
         }
     };
@@ -309,6 +340,11 @@ macro_rules! object_with_extra {
     (@finish $a:ident $f:ident $key:literal default_with($fun:path)) => { $f.unwrap_or_else($fun) };
 }
 pub(crate) use object_with_extra;
+
+/// A wire object's fields that it does not name.
+pub(crate) trait WithExtra {
+    fn extra(&self) -> &Map;
+}
 
 /// The value of a field that is not there: `None` for an `Option`, a
 /// "missing field" error for anything else (what serde's derive does).
@@ -418,5 +454,29 @@ mod tests {
             let raw: serde_json::Value = serde_json::from_str(body).unwrap();
             assert_eq!(block, ContentBlock::Other(raw), "{body}");
         }
+    }
+
+    #[test]
+    fn a_repeated_key_is_an_error_wherever_it_comes() {
+        for body in [
+            // A second `type`: read as text, it would go upstream as both.
+            r#"{"type":"text","text":"hi","type":"image"}"#,
+            r#"{"text":"hi","type":"text","type":"image"}"#,
+            r#"{"type":"text","text":"a","text":"b"}"#,
+            r#"{"text":"a","text":"b","type":"text"}"#,
+            r#"{"type":"text","text":"a","x":1,"x":2}"#,
+            r#"{"type":"future","x":1,"x":2}"#,
+        ] {
+            let err = serde_json::from_str::<ContentBlock>(body).unwrap_err();
+            assert!(err.to_string().contains("duplicate field"), "{body}: {err}");
+        }
+        let err = serde_json::from_str::<ChatCompletionRequest>(
+            r#"{"model":"m","messages":[],"seed_x":1,"seed_x":2}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("duplicate field `seed_x`"),
+            "{err}"
+        );
     }
 }

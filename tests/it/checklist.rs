@@ -1058,3 +1058,24 @@ fn malformed_known_blocks_are_errors_that_name_the_type() {
         matches!(&ok.messages[0].content, aw::Content::Blocks(b) if matches!(b[0], aw::ContentBlock::Other(_)))
     );
 }
+
+#[test]
+fn a_chunk_that_is_not_an_object_ends_the_stream_in_an_error_wherever_it_comes() {
+    // Chunks after the first are read leniently (their envelope is
+    // skipped), but still only as objects.
+    for bad in ["[]", "\"x\"", "5", "[0,{\"content\":\"x\"},null]"] {
+        let mut body = stream(
+            &[delta(json!({"role": "assistant", "content": "par"}))],
+            false,
+        );
+        body.push_str(&format!("data: {bad}\n\n"));
+        let (events, checked) = o2a(&body);
+        assert_eq!(types(&events).last(), Some(&"error"), "{bad}");
+        let message = checked.error.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains("malformed chunk"), "{bad}: {message}");
+        assert!(message.contains("ChatCompletionChunk"), "{bad}: {message}");
+    }
+}
