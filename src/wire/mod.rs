@@ -11,7 +11,7 @@
 //! parsing and then serialising a body gives the same JSON value (explicit
 //! `null`s of optional request fields excepted: they read as absent).
 //! A known type with a malformed body is an error that names the type, never
-//! silently demoted to `Other`.
+//! silently demoted to `Other`; a key repeated within an object is an error.
 
 pub mod anthropic;
 pub mod openai;
