@@ -5,6 +5,7 @@
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llmgate::Format;
+use llmgate::chat::ChatEvent;
 use llmgate::convert::{anthropic, openai};
 use llmgate::sse::SseDecoder;
 use std::hint::black_box;
@@ -56,46 +57,41 @@ fn stream(c: &mut Criterion) {
     group.throughput(Throughput::Elements(CHUNKS as u64));
     group.bench_function("openai_to_anthropic_500_chunks", |b| {
         b.iter(|| {
-            let mut sse = SseDecoder::new();
-            let mut decoder = openai::ChunkDecoder::new(Default::default());
             let mut encoder = anthropic::EventEncoder::new(Some(Format::OpenAi));
-            let mut frames = Vec::new();
-            let mut events = Vec::new();
-            let mut out = BytesMut::with_capacity(64 * 1024);
-            for read in &reads {
-                sse.feed(black_box(read), &mut frames).unwrap();
-                for frame in frames.drain(..) {
-                    decoder.push_data(&frame.data, &mut events);
-                    for ev in events.drain(..) {
-                        encoder.encode(ev, &mut out);
-                    }
-                }
-            }
-            black_box(out)
+            openai_stream_through(&reads, |ev, out| encoder.encode(ev, out))
         })
     });
     // Same format: the client gets the upstream's chunks back, re-encoded.
     group.bench_function("openai_to_openai_500_chunks", |b| {
         b.iter(|| {
-            let mut sse = SseDecoder::new();
-            let mut decoder = openai::ChunkDecoder::new(Default::default());
             let mut encoder = openai::ChunkEncoder::new(Default::default(), Some(Format::OpenAi));
-            let mut frames = Vec::new();
-            let mut events = Vec::new();
-            let mut out = BytesMut::with_capacity(64 * 1024);
-            for read in &reads {
-                sse.feed(black_box(read), &mut frames).unwrap();
-                for frame in frames.drain(..) {
-                    decoder.push_data(&frame.data, &mut events);
-                    for ev in events.drain(..) {
-                        encoder.encode(ev, &mut out);
-                    }
-                }
-            }
-            black_box(out)
+            openai_stream_through(&reads, |ev, out| encoder.encode(ev, out))
         })
     });
     group.finish();
+}
+
+/// An OpenAI stream body, read by read, decoded into events that `encode`
+/// writes out.
+fn openai_stream_through(
+    reads: &[&[u8]],
+    mut encode: impl FnMut(ChatEvent, &mut BytesMut),
+) -> BytesMut {
+    let mut sse = SseDecoder::new();
+    let mut decoder = openai::ChunkDecoder::new(Default::default());
+    let mut frames = Vec::new();
+    let mut events = Vec::new();
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    for read in reads {
+        sse.feed(black_box(read), &mut frames).unwrap();
+        for frame in frames.drain(..) {
+            decoder.push_data(&frame.data, &mut events);
+            for ev in events.drain(..) {
+                encode(ev, &mut out);
+            }
+        }
+    }
+    black_box(out)
 }
 
 criterion_group!(benches, request, stream);

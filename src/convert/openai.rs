@@ -2042,6 +2042,27 @@ impl Frame {
     }
 }
 
+fn content_delta(text: String) -> w::ChunkDelta {
+    w::ChunkDelta {
+        content: Some(Some(text)),
+        ..w::ChunkDelta::default()
+    }
+}
+
+fn refusal_delta(text: String) -> w::ChunkDelta {
+    w::ChunkDelta {
+        refusal: Some(Some(text)),
+        ..w::ChunkDelta::default()
+    }
+}
+
+fn reasoning_delta(text: String) -> w::ChunkDelta {
+    w::ChunkDelta {
+        reasoning_content: Some(text),
+        ..w::ChunkDelta::default()
+    }
+}
+
 /// Options of a [`ChunkEncoder`].
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -2144,16 +2165,6 @@ impl ChunkEncoder {
         }
     }
 
-    fn content_chunk(&self, text: String) -> Frame {
-        self.chunk(
-            w::ChunkDelta {
-                content: Some(Some(text)),
-                ..w::ChunkDelta::default()
-            },
-            None,
-        )
-    }
-
     /// Appends the frames for `event` to `out`.
     pub fn to_wire(&mut self, event: ChatEvent, out: &mut Vec<Frame>) {
         if self.done {
@@ -2196,11 +2207,13 @@ impl ChunkEncoder {
                 ));
             }
             ChatEvent::BlockStart { index, part } => match part {
-                Part::Text(t) if !t.text.is_empty() => out.push(self.content_chunk(t.text)),
+                Part::Text(t) if !t.text.is_empty() => {
+                    out.push(self.chunk(content_delta(t.text), None))
+                }
                 Part::Refusal(r) => {
                     self.refusal_blocks.push(index);
                     if !r.text.is_empty() {
-                        out.push(self.refusal_chunk(r.text));
+                        out.push(self.chunk(refusal_delta(r.text), None));
                     }
                 }
                 Part::ToolCall(c) => {
@@ -2232,7 +2245,7 @@ impl ChunkEncoder {
                 Part::Thinking(t) => {
                     self.thinking_blocks.push(index);
                     if !t.text.is_empty() && (self.same || self.opts.reasoning_content) {
-                        out.push(self.reasoning_chunk(t.text));
+                        out.push(self.chunk(reasoning_delta(t.text), None));
                     }
                 }
                 _ => {}
@@ -2286,40 +2299,14 @@ impl ChunkEncoder {
         }
     }
 
-    fn refusal_chunk(&self, text: String) -> Frame {
-        self.chunk(
-            w::ChunkDelta {
-                refusal: Some(Some(text)),
-                ..w::ChunkDelta::default()
-            },
-            None,
-        )
-    }
-
-    fn reasoning_chunk(&self, text: String) -> Frame {
-        self.chunk(
-            w::ChunkDelta {
-                reasoning_content: Some(text),
-                ..w::ChunkDelta::default()
-            },
-            None,
-        )
-    }
-
     /// The chunk delta for a block delta, if it makes one.
     fn block_delta(&self, index: u32, delta: BlockDelta) -> Option<w::ChunkDelta> {
         let delta = match delta {
             BlockDelta::Text(text) if !text.is_empty() => {
                 if self.refusal_blocks.contains(&index) {
-                    w::ChunkDelta {
-                        refusal: Some(Some(text)),
-                        ..w::ChunkDelta::default()
-                    }
+                    refusal_delta(text)
                 } else {
-                    w::ChunkDelta {
-                        content: Some(Some(text)),
-                        ..w::ChunkDelta::default()
-                    }
+                    content_delta(text)
                 }
             }
             BlockDelta::ToolArguments(args) if !args.is_empty() => {
@@ -2341,10 +2328,7 @@ impl ChunkEncoder {
                     && (self.same || self.opts.reasoning_content)
                     && self.thinking_blocks.contains(&index) =>
             {
-                w::ChunkDelta {
-                    reasoning_content: Some(text),
-                    ..w::ChunkDelta::default()
-                }
+                reasoning_delta(text)
             }
             _ => return None,
         };

@@ -189,6 +189,12 @@ struct AttemptLog {
     fresh_left: Option<bool>,
 }
 
+impl AttemptLog {
+    fn tried(&self, target: &Target) -> bool {
+        self.targets.iter().any(|t| t.same_deployment(target))
+    }
+}
+
 impl Attempts {
     fn lock(&self) -> std::sync::MutexGuard<'_, AttemptLog> {
         crate::sync::lock(&self.0)
@@ -216,10 +222,7 @@ impl Attempts {
 
     /// Whether an attempt went to that deployment.
     pub fn tried(&self, target: &Target) -> bool {
-        self.lock()
-            .targets
-            .iter()
-            .any(|t| t.same_deployment(target))
+        self.lock().tried(target)
     }
 
     /// Whether a next attempt would go to a deployment not tried yet (a
@@ -228,13 +231,8 @@ impl Attempts {
     /// balancer, whether one of `route`'s targets is untried.
     pub fn untried_left(&self, route: Option<&Route>) -> bool {
         let log = self.lock();
-        log.fresh_left.unwrap_or_else(|| {
-            route.is_some_and(|r| {
-                r.targets
-                    .iter()
-                    .any(|t| !log.targets.iter().any(|d| d.same_deployment(t)))
-            })
-        })
+        log.fresh_left
+            .unwrap_or_else(|| route.is_some_and(|r| r.targets.iter().any(|t| !log.tried(t))))
     }
 
     /// Records what the balancer saw when it picked (see

@@ -6,13 +6,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use metrics::{Counter, Gauge, Histogram};
 use serde::Serialize;
-
-use crate::sync::lock;
 use tracing::Span;
 
 use crate::Format;
 use crate::chat::Usage;
 use crate::error::ApiError;
+use crate::sync::lock;
 
 /// How a request ended. Exactly one per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

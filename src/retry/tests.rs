@@ -71,6 +71,15 @@ fn stack(
     RetryLayer::new(policy).layer(BalanceLayer::new(RoundRobin).layer(inner))
 }
 
+/// The providers called, and when, counted from `start`.
+fn calls_since(log: &StdMutex<Vec<(String, Instant)>>, start: Instant) -> Vec<(String, Duration)> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|(p, t)| (p.clone(), *t - start))
+        .collect()
+}
+
 fn e500() -> Result<(), ApiError> {
     Err(ApiError::from_upstream(500, b""))
 }
@@ -107,11 +116,9 @@ async fn the_same_deployment_is_retried_after_the_backoff() {
     let svc = stack(policy(), scripted(vec![e500(), e500()], log.clone()));
     let start = Instant::now();
     svc.oneshot(request(&["a"])).await.unwrap();
-    let times: Vec<Duration> = log
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, t)| *t - start)
+    let times: Vec<Duration> = calls_since(&log, start)
+        .into_iter()
+        .map(|(_, t)| t)
         .collect();
     assert_eq!(
         times,
@@ -135,12 +142,7 @@ async fn a_drained_deployment_is_no_failover_so_the_backoff_applies() {
         route.targets[1].weight = 0;
     }
     svc.oneshot(req).await.unwrap();
-    let calls: Vec<(String, Duration)> = log
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(p, t)| (p.clone(), *t - start))
-        .collect();
+    let calls = calls_since(&log, start);
     assert_eq!(
         calls,
         [
@@ -156,12 +158,7 @@ async fn another_deployment_is_tried_at_once() {
     let svc = stack(policy(), scripted(vec![e500()], log.clone()));
     let start = Instant::now();
     svc.oneshot(request(&["a", "b"])).await.unwrap();
-    let calls: Vec<(String, Duration)> = log
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(p, t)| (p.clone(), *t - start))
-        .collect();
+    let calls = calls_since(&log, start);
     assert_eq!(
         calls,
         [("a".into(), Duration::ZERO), ("b".into(), Duration::ZERO)]
@@ -176,7 +173,7 @@ async fn retry_after_is_honoured_and_capped() {
     let svc = stack(policy(), scripted(vec![limited()], log.clone()));
     let start = Instant::now();
     svc.oneshot(request(&["a"])).await.unwrap();
-    assert_eq!(log.lock().unwrap()[1].1 - start, Duration::from_secs(2));
+    assert_eq!(calls_since(&log, start)[1].1, Duration::from_secs(2));
 
     let log = Arc::new(StdMutex::new(Vec::new()));
     let svc = stack(

@@ -64,21 +64,21 @@ pub struct MessagesRequest {
     pub extra: Map,
 }
 
-object_with_extra!(MessagesRequest, "struct MessagesRequest" {
-    model: "model" => required,
-    messages: "messages" => required,
-    max_tokens: "max_tokens" => default,
-    system: "system" => default,
-    metadata: "metadata" => default,
-    stop_sequences: "stop_sequences" => default,
-    stream: "stream" => default,
-    temperature: "temperature" => default,
-    top_p: "top_p" => default,
-    top_k: "top_k" => default,
-    tools: "tools" => default,
-    tool_choice: "tool_choice" => default,
-    thinking: "thinking" => default,
-    output_config: "output_config" => default,
+object_with_extra!(MessagesRequest {
+    model => required,
+    messages => required,
+    max_tokens => default,
+    system => default,
+    metadata => default,
+    stop_sequences => default,
+    stream => default,
+    temperature => default,
+    top_p => default,
+    top_k => default,
+    tools => default,
+    tool_choice => default,
+    thinking => default,
+    output_config => default,
 } extra);
 
 /// A `POST /v1/messages/count_tokens` request body: a messages request
@@ -95,8 +95,8 @@ pub struct CountTokensResponse {
     pub extra: Map,
 }
 
-object_with_extra!(CountTokensResponse, "struct CountTokensResponse" {
-    input_tokens: "input_tokens" => required,
+object_with_extra!(CountTokensResponse {
+    input_tokens => required,
 } extra);
 
 /// One turn of the conversation.
@@ -111,9 +111,9 @@ pub struct Message {
     pub extra: Map,
 }
 
-object_with_extra!(Message, "struct Message" {
-    role: "role" => required,
-    content: "content" => required,
+object_with_extra!(Message {
+    role => required,
+    content => required,
 } extra);
 
 /// The role of a turn.
@@ -177,8 +177,8 @@ pub struct TextBlock {
     pub extra: Map,
 }
 
-object_with_extra!(TextBlock, "struct TextBlock" {
-    text: "text" => required,
+object_with_extra!(TextBlock {
+    text => required,
 } extra);
 
 /// An `image` block.
@@ -191,8 +191,8 @@ pub struct ImageBlock {
     pub extra: Map,
 }
 
-object_with_extra!(ImageBlock, "struct ImageBlock" {
-    source: "source" => required,
+object_with_extra!(ImageBlock {
+    source => required,
 } extra);
 
 /// A `document` block.
@@ -211,10 +211,10 @@ pub struct DocumentBlock {
     pub extra: Map,
 }
 
-object_with_extra!(DocumentBlock, "struct DocumentBlock" {
-    source: "source" => required,
-    title: "title" => default,
-    context: "context" => default,
+object_with_extra!(DocumentBlock {
+    source => required,
+    title => default,
+    context => default,
 } extra);
 
 tagged_union! {
@@ -246,9 +246,9 @@ pub struct Base64Source {
     pub extra: Map,
 }
 
-object_with_extra!(Base64Source, "struct Base64Source" {
-    media_type: "media_type" => required,
-    data: "data" => required,
+object_with_extra!(Base64Source {
+    media_type => required,
+    data => required,
 } extra);
 
 /// A URL source.
@@ -261,8 +261,8 @@ pub struct UrlSource {
     pub extra: Map,
 }
 
-object_with_extra!(UrlSource, "struct UrlSource" {
-    url: "url" => required,
+object_with_extra!(UrlSource {
+    url => required,
 } extra);
 
 /// A plain-text document source.
@@ -278,9 +278,9 @@ pub struct TextSource {
     pub extra: Map,
 }
 
-object_with_extra!(TextSource, "struct TextSource" {
-    media_type: "media_type" => default,
-    data: "data" => required,
+object_with_extra!(TextSource {
+    media_type => default,
+    data => required,
 } extra);
 
 /// A document source made of content blocks.
@@ -293,8 +293,8 @@ pub struct ContentSource {
     pub extra: Map,
 }
 
-object_with_extra!(ContentSource, "struct ContentSource" {
-    content: "content" => required,
+object_with_extra!(ContentSource {
+    content => required,
 } extra);
 
 /// A `tool_use` block: the model calls a tool.
@@ -311,10 +311,10 @@ pub struct ToolUseBlock {
     pub extra: Map,
 }
 
-object_with_extra!(ToolUseBlock, "struct ToolUseBlock" {
-    id: "id" => required,
-    name: "name" => required,
-    input: "input" => required,
+object_with_extra!(ToolUseBlock {
+    id => required,
+    name => required,
+    input => required,
 } extra);
 
 /// A `tool_result` block: the client answers a tool call.
@@ -333,10 +333,10 @@ pub struct ToolResultBlock {
     pub extra: Map,
 }
 
-object_with_extra!(ToolResultBlock, "struct ToolResultBlock" {
-    tool_use_id: "tool_use_id" => required,
-    content: "content" => default,
-    is_error: "is_error" => default,
+object_with_extra!(ToolResultBlock {
+    tool_use_id => required,
+    content => default,
+    is_error => default,
 } extra);
 
 /// A `thinking` block.
@@ -352,9 +352,9 @@ pub struct ThinkingBlock {
     pub extra: Map,
 }
 
-object_with_extra!(ThinkingBlock, "struct ThinkingBlock" {
-    thinking: "thinking" => required,
-    signature: "signature" => default,
+object_with_extra!(ThinkingBlock {
+    thinking => required,
+    signature => default,
 } extra);
 
 /// A `redacted_thinking` block.
@@ -367,8 +367,8 @@ pub struct RedactedThinkingBlock {
     pub extra: Map,
 }
 
-object_with_extra!(RedactedThinkingBlock, "struct RedactedThinkingBlock" {
-    data: "data" => required,
+object_with_extra!(RedactedThinkingBlock {
+    data => required,
 } extra);
 
 /// Request metadata.
@@ -382,8 +382,8 @@ pub struct Metadata {
     pub extra: Map,
 }
 
-object_with_extra!(Metadata, "struct Metadata" {
-    user_id: "user_id" => default,
+object_with_extra!(Metadata {
+    user_id => default,
 } extra);
 
 /// A tool definition: a custom tool (`type` absent or `"custom"`) or a
@@ -406,11 +406,11 @@ pub struct Tool {
     pub extra: Map,
 }
 
-object_with_extra!(Tool, "struct Tool" {
-    name: "name" => required,
-    kind: "type" => default,
-    description: "description" => default,
-    input_schema: "input_schema" => default,
+object_with_extra!(Tool {
+    name => required,
+    kind as "type" => default,
+    description => default,
+    input_schema => default,
 } extra);
 
 impl Tool {
@@ -437,10 +437,10 @@ pub struct ToolChoice {
     pub extra: Map,
 }
 
-object_with_extra!(ToolChoice, "struct ToolChoice" {
-    kind: "type" => required,
-    name: "name" => default,
-    disable_parallel_tool_use: "disable_parallel_tool_use" => default,
+object_with_extra!(ToolChoice {
+    kind as "type" => required,
+    name => default,
+    disable_parallel_tool_use => default,
 } extra);
 
 /// The kinds of `tool_choice`.
@@ -472,9 +472,9 @@ pub struct ThinkingConfig {
     pub extra: Map,
 }
 
-object_with_extra!(ThinkingConfig, "struct ThinkingConfig" {
-    kind: "type" => required,
-    budget_tokens: "budget_tokens" => default,
+object_with_extra!(ThinkingConfig {
+    kind as "type" => required,
+    budget_tokens => default,
 } extra);
 
 /// `output_config`.
@@ -491,9 +491,9 @@ pub struct OutputConfig {
     pub extra: Map,
 }
 
-object_with_extra!(OutputConfig, "struct OutputConfig" {
-    effort: "effort" => default,
-    format: "format" => default,
+object_with_extra!(OutputConfig {
+    effort => default,
+    format => default,
 } extra);
 
 // === Responses ===
@@ -525,15 +525,15 @@ pub struct MessagesResponse {
     pub extra: Map,
 }
 
-object_with_extra!(MessagesResponse, "struct MessagesResponse" {
-    id: "id" => required,
-    kind: "type" => default_with(message_type),
-    role: "role" => default_with(assistant_role),
-    model: "model" => required,
-    content: "content" => required,
-    stop_reason: "stop_reason" => default,
-    stop_sequence: "stop_sequence" => default,
-    usage: "usage" => default,
+object_with_extra!(MessagesResponse {
+    id => required,
+    kind as "type" => default_with(message_type),
+    role => default_with(assistant_role),
+    model => required,
+    content => required,
+    stop_reason => default,
+    stop_sequence => default,
+    usage => default,
 } extra);
 
 fn message_type() -> String {
@@ -567,12 +567,12 @@ pub struct Usage {
     pub extra: Map,
 }
 
-object_with_extra!(Usage, "struct Usage" {
-    input_tokens: "input_tokens" => default,
-    cache_creation_input_tokens: "cache_creation_input_tokens" => default,
-    cache_read_input_tokens: "cache_read_input_tokens" => default,
-    output_tokens: "output_tokens" => default,
-    output_tokens_details: "output_tokens_details" => default,
+object_with_extra!(Usage {
+    input_tokens => default,
+    cache_creation_input_tokens => default,
+    cache_read_input_tokens => default,
+    output_tokens => default,
+    output_tokens_details => default,
 } extra);
 
 /// `usage.output_tokens_details`.
@@ -586,8 +586,8 @@ pub struct OutputTokensDetails {
     pub extra: Map,
 }
 
-object_with_extra!(OutputTokensDetails, "struct OutputTokensDetails" {
-    thinking_tokens: "thinking_tokens" => default,
+object_with_extra!(OutputTokensDetails {
+    thinking_tokens => default,
 } extra);
 
 // === Stream events ===
@@ -627,8 +627,8 @@ pub struct MessageStart {
     pub extra: Map,
 }
 
-object_with_extra!(MessageStart, "struct MessageStart" {
-    message: "message" => required,
+object_with_extra!(MessageStart {
+    message => required,
 } extra);
 
 /// `content_block_start`.
@@ -643,9 +643,9 @@ pub struct ContentBlockStart {
     pub extra: Map,
 }
 
-object_with_extra!(ContentBlockStart, "struct ContentBlockStart" {
-    index: "index" => required,
-    content_block: "content_block" => required,
+object_with_extra!(ContentBlockStart {
+    index => required,
+    content_block => required,
 } extra);
 
 /// `content_block_delta`.
@@ -660,9 +660,9 @@ pub struct ContentBlockDelta {
     pub extra: Map,
 }
 
-object_with_extra!(ContentBlockDelta, "struct ContentBlockDelta" {
-    index: "index" => required,
-    delta: "delta" => required,
+object_with_extra!(ContentBlockDelta {
+    index => required,
+    delta => required,
 } extra);
 
 tagged_union! {
@@ -692,8 +692,8 @@ pub struct TextDelta {
     pub extra: Map,
 }
 
-object_with_extra!(TextDelta, "struct TextDelta" {
-    text: "text" => required,
+object_with_extra!(TextDelta {
+    text => required,
 } extra);
 
 /// `input_json_delta`.
@@ -706,8 +706,8 @@ pub struct InputJsonDelta {
     pub extra: Map,
 }
 
-object_with_extra!(InputJsonDelta, "struct InputJsonDelta" {
-    partial_json: "partial_json" => required,
+object_with_extra!(InputJsonDelta {
+    partial_json => required,
 } extra);
 
 /// `thinking_delta`.
@@ -720,8 +720,8 @@ pub struct ThinkingDelta {
     pub extra: Map,
 }
 
-object_with_extra!(ThinkingDelta, "struct ThinkingDelta" {
-    thinking: "thinking" => required,
+object_with_extra!(ThinkingDelta {
+    thinking => required,
 } extra);
 
 /// `signature_delta`.
@@ -734,8 +734,8 @@ pub struct SignatureDelta {
     pub extra: Map,
 }
 
-object_with_extra!(SignatureDelta, "struct SignatureDelta" {
-    signature: "signature" => required,
+object_with_extra!(SignatureDelta {
+    signature => required,
 } extra);
 
 /// `content_block_stop`.
@@ -748,8 +748,8 @@ pub struct ContentBlockStop {
     pub extra: Map,
 }
 
-object_with_extra!(ContentBlockStop, "struct ContentBlockStop" {
-    index: "index" => required,
+object_with_extra!(ContentBlockStop {
+    index => required,
 } extra);
 
 /// `message_delta`.
@@ -764,9 +764,9 @@ pub struct MessageDelta {
     pub extra: Map,
 }
 
-object_with_extra!(MessageDelta, "struct MessageDelta" {
-    delta: "delta" => required,
-    usage: "usage" => default,
+object_with_extra!(MessageDelta {
+    delta => required,
+    usage => default,
 } extra);
 
 /// The `delta` of a `message_delta`.
@@ -781,9 +781,9 @@ pub struct MessageDeltaBody {
     pub extra: Map,
 }
 
-object_with_extra!(MessageDeltaBody, "struct MessageDeltaBody" {
-    stop_reason: "stop_reason" => default,
-    stop_sequence: "stop_sequence" => default,
+object_with_extra!(MessageDeltaBody {
+    stop_reason => default,
+    stop_sequence => default,
 } extra);
 
 /// An event with no fields of its own (`message_stop`, `ping`).
@@ -794,7 +794,7 @@ pub struct Empty {
     pub extra: Map,
 }
 
-object_with_extra!(Empty, "struct Empty" {
+object_with_extra!(Empty {
 } extra);
 
 /// An `error` stream event.
@@ -807,8 +807,8 @@ pub struct ErrorEvent {
     pub extra: Map,
 }
 
-object_with_extra!(ErrorEvent, "struct ErrorEvent" {
-    error: "error" => required,
+object_with_extra!(ErrorEvent {
+    error => required,
 } extra);
 
 // === Errors ===
@@ -829,10 +829,10 @@ pub struct ErrorResponse {
     pub extra: Map,
 }
 
-object_with_extra!(ErrorResponse, "struct ErrorResponse" {
-    kind: "type" => required,
-    error: "error" => required,
-    request_id: "request_id" => default,
+object_with_extra!(ErrorResponse {
+    kind as "type" => required,
+    error => required,
+    request_id => default,
 } extra);
 
 /// The `error` object of an error body or event.
@@ -848,7 +848,7 @@ pub struct ErrorDetail {
     pub extra: Map,
 }
 
-object_with_extra!(ErrorDetail, "struct ErrorDetail" {
-    kind: "type" => required,
-    message: "message" => required,
+object_with_extra!(ErrorDetail {
+    kind as "type" => required,
+    message => required,
 } extra);

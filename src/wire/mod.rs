@@ -82,55 +82,38 @@ macro_rules! tagged_union {
                         mut map: A,
                     ) -> Result<$name, A::Error> {
                         use serde::de::Error as _;
-                        // Fast path: `type` comes first (as every SDK writes
-                        // it), so the rest reads straight into the variant.
                         let mut rest = $crate::wire::Map::new();
-                        match map.next_key::<String>()? {
-                            Some(key) if key == "type" => {
-                                let tag: serde_json::Value = map.next_value()?;
-                                if let serde_json::Value::String(tag) = &tag {
-                                    match tag.as_str() {
-                                        $( $tag => {
-                                            return <$ty as serde::Deserialize>::deserialize(
-                                                serde::de::value::MapAccessDeserializer::new(map),
-                                            )
-                                            .and_then(|v| {
-                                                // A second `type` landed in the variant's
-                                                // extra fields.
-                                                if $crate::wire::WithExtra::extra(&v).contains_key("type") {
-                                                    Err(A::Error::duplicate_field("type"))
-                                                } else {
-                                                    Ok($name::$variant(v))
-                                                }
-                                            })
-                                            .map_err(|e| A::Error::custom(format_args!(
-                                                concat!("invalid `", $tag, "` ", stringify!($name), ": {}"), e)));
-                                        } )*
-                                        _ => {}
-                                    }
-                                }
-                                rest.insert(key, tag);
+                        if let Some(key) = map.next_key::<String>()? {
+                            let value: serde_json::Value = map.next_value()?;
+                            // Fast path: `type` comes first (as every SDK
+                            // writes it), so the rest reads straight into
+                            // the variant.
+                            if key == "type"
+                                && let Some(tag) = value.as_str().and_then($name::known_tag)
+                            {
+                                return $name::variant(
+                                    tag,
+                                    serde::de::value::MapAccessDeserializer::new(map),
+                                );
                             }
-                            Some(key) => {
-                                let value = map.next_value()?;
-                                rest.insert(key, value);
-                            }
-                            None => return Ok($name::Other(serde_json::Value::Object(rest))),
+                            rest.insert(key, value);
                         }
                         while let Some(key) = map.next_key::<String>()? {
-                            match rest.entry(key) {
-                                serde_json::map::Entry::Vacant(slot) => {
-                                    slot.insert(map.next_value()?);
-                                }
-                                serde_json::map::Entry::Occupied(slot) => {
-                                    return Err(A::Error::custom(format_args!(
-                                        "duplicate field `{}`",
-                                        slot.key()
-                                    )));
-                                }
-                            }
+                            $crate::wire::insert_field(&mut rest, key, || map.next_value())?;
                         }
-                        $name::from_fields(rest).map_err(A::Error::custom)
+                        // The whole object was read first.
+                        let tag = rest
+                            .get("type")
+                            .and_then(serde_json::Value::as_str)
+                            .and_then($name::known_tag);
+                        match tag {
+                            Some(tag) => {
+                                rest.remove("type");
+                                $name::variant(tag, serde_json::Value::Object(rest))
+                                    .map_err(A::Error::custom)
+                            }
+                            None => Ok($name::Other(serde_json::Value::Object(rest))),
+                        }
                     }
                 }
                 d.deserialize_map(V)
@@ -138,22 +121,41 @@ macro_rules! tagged_union {
         }
 
         impl $name {
-            /// The slow path: `type` was not the first field, so the whole
-            /// object was read first.
-            fn from_fields(mut map: $crate::wire::Map) -> Result<Self, String> {
-                let tag = match map.get("type") {
-                    Some(serde_json::Value::String(tag)) => tag.as_str(),
-                    _ => return Ok(Self::Other(serde_json::Value::Object(map))),
+            /// The tag as this union names it, if it names it.
+            fn known_tag(tag: &str) -> Option<&'static str> {
+                match tag {
+                    $( $tag => Some($tag), )*
+                    _ => None,
+                }
+            }
+
+            /// Reads the variant of a known `tag` from the object's other
+            /// fields.
+            fn variant<'de, D: serde::Deserializer<'de>>(
+                tag: &str,
+                fields: D,
+            ) -> Result<Self, D::Error> {
+                use serde::de::Error as _;
+                let invalid = |e: D::Error| {
+                    D::Error::custom(format_args!(
+                        concat!("invalid `{}` ", stringify!($name), ": {}"),
+                        tag,
+                        e
+                    ))
                 };
                 match tag {
-                    $( $tag => {
-                        map.remove("type");
-                        <$ty as serde::Deserialize>::deserialize(serde_json::Value::Object(map))
-                            .map(Self::$variant)
-                            .map_err(|e| format!(
-                                concat!("invalid `", $tag, "` ", stringify!($name), ": {}"), e))
-                    } )*
-                    _ => Ok(Self::Other(serde_json::Value::Object(map))),
+                    $( $tag => match <$ty as serde::Deserialize>::deserialize(fields) {
+                        // A second `type` lands in the variant's extra fields.
+                        Ok(v) if $crate::wire::WithExtra::extra(&v).contains_key("type") => {
+                            Err(invalid(D::Error::duplicate_field("type")))
+                        }
+                        Ok(v) => Ok(Self::$variant(v)),
+                        Err(e) => Err(invalid(e)),
+                    }, )*
+                    _ => Err(D::Error::custom(format_args!(
+                        concat!("unknown ", stringify!($name), " type `{}`"),
+                        tag
+                    ))),
                 }
             }
         }
@@ -192,7 +194,7 @@ macro_rules! string_or_seq {
                 impl<'de> serde::de::Visitor<'de> for V {
                     type Value = $name;
                     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str($expecting)
+                        f.write_str(concat!("struct ", stringify!($name)))
                     }
                     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
                         Ok($name::$text(v.to_owned()))
@@ -235,15 +237,16 @@ pub(crate) use string_or_seq;
 /// objects, at every level). This reads each field once, straight from the
 /// input; only unknown fields become JSON values.
 ///
-/// Each field names its JSON key and how a missing one reads:
+/// Each field names how a missing one reads (and its JSON key after `as`
+/// when that is not the field's name):
 /// `required` (an error, or `None` for an `Option`, as serde's derive does),
 /// `default` (`Default::default()`), `default_with(f)` (`f()`), or
 /// `nullable` (an `Option<Option<T>>` where `null` is `Some(None)`).
 /// A repeated key is an error (serde's derive rejects repeated known keys;
 /// an unknown one repeated is no better a request).
 macro_rules! object_with_extra {
-    ($name:ident, $expecting:literal {
-        $( $field:ident : $key:literal => $mode:ident $(($arg:path))? ),* $(,)?
+    ($name:ident {
+        $( $field:ident $(as $key:literal)? => $mode:ident $(($arg:path))? ),* $(,)?
     } $extra:ident) => {
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -260,14 +263,8 @@ macro_rules! object_with_extra {
                     }
                     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
                         Ok(match v {
-                            $( $key => Field::$field, )*
+                            $( $crate::wire::object_with_extra!(@key $field $($key)?) => Field::$field, )*
                             _ => Field::Other(v.to_owned()),
-                        })
-                    }
-                    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Field, E> {
-                        Ok(match v.as_str() {
-                            $( $key => Field::$field, )*
-                            _ => Field::Other(v),
                         })
                     }
                 }
@@ -281,7 +278,7 @@ macro_rules! object_with_extra {
                 impl<'de> serde::de::Visitor<'de> for V {
                     type Value = $name;
                     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str($expecting)
+                        f.write_str(concat!("struct ", stringify!($name)))
                     }
                     fn visit_map<A: serde::de::MapAccess<'de>>(
                         self,
@@ -293,25 +290,20 @@ macro_rules! object_with_extra {
                             match key {
                                 $( Field::$field => {
                                     if $field.is_some() {
-                                        return Err(<A::Error as serde::de::Error>::duplicate_field($key));
+                                        return Err(<A::Error as serde::de::Error>::duplicate_field(
+                                            $crate::wire::object_with_extra!(@key $field $($key)?),
+                                        ));
                                     }
                                     $field = Some($crate::wire::object_with_extra!(@value map $mode));
                                 } )*
-                                Field::Other(key) => match $extra.entry(key) {
-                                    serde_json::map::Entry::Vacant(slot) => {
-                                        slot.insert(map.next_value()?);
-                                    }
-                                    serde_json::map::Entry::Occupied(slot) => {
-                                        return Err(<A::Error as serde::de::Error>::custom(
-                                            format_args!("duplicate field `{}`", slot.key()),
-                                        ));
-                                    }
-                                },
+                                Field::Other(key) => {
+                                    $crate::wire::insert_field(&mut $extra, key, || map.next_value())?;
+                                }
                             }
                         }
                         Ok($name {
                             $( $field: $crate::wire::object_with_extra!(
-                                @finish A $field $key $mode $(($arg))?
+                                @finish A $field ($crate::wire::object_with_extra!(@key $field $($key)?)) $mode $(($arg))?
                             ), )*
                             $extra,
                         })
@@ -327,19 +319,39 @@ macro_rules! object_with_extra {
             }
         }
     };
+    (@key $field:ident) => { stringify!($field) };
+    (@key $field:ident $key:literal) => { $key };
     (@value $map:ident nullable) => { Some($map.next_value()?) };
     (@value $map:ident $mode:ident) => { $map.next_value()? };
-    (@finish $a:ident $f:ident $key:literal required) => {
+    (@finish $a:ident $f:ident $key:tt required) => {
         match $f {
             Some(v) => v,
             None => serde::Deserialize::deserialize($crate::wire::Missing::<$a::Error>::new($key))?,
         }
     };
-    (@finish $a:ident $f:ident $key:literal default) => { $f.unwrap_or_default() };
-    (@finish $a:ident $f:ident $key:literal nullable) => { $f.flatten() };
-    (@finish $a:ident $f:ident $key:literal default_with($fun:path)) => { $f.unwrap_or_else($fun) };
+    (@finish $a:ident $f:ident $key:tt default) => { $f.unwrap_or_default() };
+    (@finish $a:ident $f:ident $key:tt nullable) => { $f.flatten() };
+    (@finish $a:ident $f:ident $key:tt default_with($fun:path)) => { $f.unwrap_or_else($fun) };
 }
 pub(crate) use object_with_extra;
+
+/// Adds a field read by `value` under `key`; a key that came already is an
+/// error (and its second value is not read).
+pub(crate) fn insert_field<E: serde::de::Error>(
+    fields: &mut Map,
+    key: String,
+    value: impl FnOnce() -> Result<serde_json::Value, E>,
+) -> Result<(), E> {
+    match fields.entry(key) {
+        serde_json::map::Entry::Vacant(slot) => {
+            slot.insert(value()?);
+            Ok(())
+        }
+        serde_json::map::Entry::Occupied(slot) => {
+            Err(E::custom(format_args!("duplicate field `{}`", slot.key())))
+        }
+    }
+}
 
 /// A wire object's fields that it does not name.
 pub(crate) trait WithExtra {

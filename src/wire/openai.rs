@@ -75,26 +75,26 @@ pub struct ChatCompletionRequest {
     pub extra: Map,
 }
 
-object_with_extra!(ChatCompletionRequest, "struct ChatCompletionRequest" {
-    model: "model" => required,
-    messages: "messages" => required,
-    max_tokens: "max_tokens" => default,
-    max_completion_tokens: "max_completion_tokens" => default,
-    temperature: "temperature" => default,
-    top_p: "top_p" => default,
-    stop: "stop" => default,
-    stream: "stream" => default,
-    stream_options: "stream_options" => default,
-    tools: "tools" => default,
-    tool_choice: "tool_choice" => default,
-    parallel_tool_calls: "parallel_tool_calls" => default,
-    response_format: "response_format" => default,
-    n: "n" => default,
-    seed: "seed" => default,
-    logprobs: "logprobs" => default,
-    reasoning_effort: "reasoning_effort" => default,
-    user: "user" => default,
-    metadata: "metadata" => default,
+object_with_extra!(ChatCompletionRequest {
+    model => required,
+    messages => required,
+    max_tokens => default,
+    max_completion_tokens => default,
+    temperature => default,
+    top_p => default,
+    stop => default,
+    stream => default,
+    stream_options => default,
+    tools => default,
+    tool_choice => default,
+    parallel_tool_calls => default,
+    response_format => default,
+    n => default,
+    seed => default,
+    logprobs => default,
+    reasoning_effort => default,
+    user => default,
+    metadata => default,
 } extra);
 
 /// `stop`: one string or a list.
@@ -118,8 +118,8 @@ pub struct StreamOptions {
     pub extra: Map,
 }
 
-object_with_extra!(StreamOptions, "struct StreamOptions" {
-    include_usage: "include_usage" => default,
+object_with_extra!(StreamOptions {
+    include_usage => default,
 } extra);
 
 /// One message of the conversation, any role.
@@ -159,15 +159,15 @@ pub struct ChatMessage {
     pub extra: Map,
 }
 
-object_with_extra!(ChatMessage, "struct ChatMessage" {
-    role: "role" => required,
-    content: "content" => nullable,
-    name: "name" => default,
-    tool_calls: "tool_calls" => default,
-    tool_call_id: "tool_call_id" => default,
-    refusal: "refusal" => nullable,
-    reasoning_content: "reasoning_content" => default,
-    reasoning: "reasoning" => default,
+object_with_extra!(ChatMessage {
+    role => required,
+    content => nullable,
+    name => default,
+    tool_calls => default,
+    tool_call_id => default,
+    refusal => nullable,
+    reasoning_content => default,
+    reasoning => default,
 } extra);
 
 /// The role of a message.
@@ -231,8 +231,8 @@ pub struct TextPart {
     pub extra: Map,
 }
 
-object_with_extra!(TextPart, "struct TextPart" {
-    text: "text" => required,
+object_with_extra!(TextPart {
+    text => required,
 } extra);
 
 /// An `image_url` part.
@@ -245,8 +245,8 @@ pub struct ImageUrlPart {
     pub extra: Map,
 }
 
-object_with_extra!(ImageUrlPart, "struct ImageUrlPart" {
-    image_url: "image_url" => required,
+object_with_extra!(ImageUrlPart {
+    image_url => required,
 } extra);
 
 /// The `image_url` object.
@@ -262,9 +262,9 @@ pub struct ImageUrl {
     pub extra: Map,
 }
 
-object_with_extra!(ImageUrl, "struct ImageUrl" {
-    url: "url" => required,
-    detail: "detail" => default,
+object_with_extra!(ImageUrl {
+    url => required,
+    detail => default,
 } extra);
 
 /// A `file` part.
@@ -277,8 +277,8 @@ pub struct FilePart {
     pub extra: Map,
 }
 
-object_with_extra!(FilePart, "struct FilePart" {
-    file: "file" => required,
+object_with_extra!(FilePart {
+    file => required,
 } extra);
 
 /// The `file` object.
@@ -298,10 +298,10 @@ pub struct FileRef {
     pub extra: Map,
 }
 
-object_with_extra!(FileRef, "struct FileRef" {
-    file_data: "file_data" => default,
-    file_id: "file_id" => default,
-    filename: "filename" => default,
+object_with_extra!(FileRef {
+    file_data => default,
+    file_id => default,
+    filename => default,
 } extra);
 
 /// A `refusal` part.
@@ -314,8 +314,8 @@ pub struct RefusalPart {
     pub extra: Map,
 }
 
-object_with_extra!(RefusalPart, "struct RefusalPart" {
-    refusal: "refusal" => required,
+object_with_extra!(RefusalPart {
+    refusal => required,
 } extra);
 
 tagged_union! {
@@ -341,9 +341,9 @@ pub struct FunctionToolCall {
     pub extra: Map,
 }
 
-object_with_extra!(FunctionToolCall, "struct FunctionToolCall" {
-    id: "id" => required,
-    function: "function" => required,
+object_with_extra!(FunctionToolCall {
+    id => required,
+    function => required,
 } extra);
 
 /// The function of a tool call.
@@ -358,9 +358,9 @@ pub struct FunctionCall {
     pub extra: Map,
 }
 
-object_with_extra!(FunctionCall, "struct FunctionCall" {
-    name: "name" => required,
-    arguments: "arguments" => required,
+object_with_extra!(FunctionCall {
+    name => required,
+    arguments => required,
 } extra);
 
 tagged_union! {
@@ -384,8 +384,8 @@ pub struct FunctionTool {
     pub extra: Map,
 }
 
-object_with_extra!(FunctionTool, "struct FunctionTool" {
-    function: "function" => required,
+object_with_extra!(FunctionTool {
+    function => required,
 } extra);
 
 /// A function definition.
@@ -407,11 +407,11 @@ pub struct FunctionDefinition {
     pub extra: Map,
 }
 
-object_with_extra!(FunctionDefinition, "struct FunctionDefinition" {
-    name: "name" => required,
-    description: "description" => default,
-    parameters: "parameters" => default,
-    strict: "strict" => default,
+object_with_extra!(FunctionDefinition {
+    name => required,
+    description => default,
+    parameters => default,
+    strict => default,
 } extra);
 
 /// `tool_choice`: `"none"`, `"auto"`, `"required"`, or an object.
@@ -480,13 +480,13 @@ pub struct ChatCompletion {
     pub extra: Map,
 }
 
-object_with_extra!(ChatCompletion, "struct ChatCompletion" {
-    id: "id" => required,
-    object: "object" => default_with(completion_object),
-    created: "created" => default,
-    model: "model" => required,
-    choices: "choices" => required,
-    usage: "usage" => default,
+object_with_extra!(ChatCompletion {
+    id => required,
+    object => default_with(completion_object),
+    created => default,
+    model => required,
+    choices => required,
+    usage => default,
 } extra);
 
 fn completion_object() -> String {
@@ -507,10 +507,10 @@ pub struct Choice {
     pub extra: Map,
 }
 
-object_with_extra!(Choice, "struct Choice" {
-    index: "index" => default,
-    message: "message" => required,
-    finish_reason: "finish_reason" => default,
+object_with_extra!(Choice {
+    index => default,
+    message => required,
+    finish_reason => default,
 } extra);
 
 /// Token usage. `prompt_tokens` includes cached tokens.
@@ -533,12 +533,12 @@ pub struct Usage {
     pub extra: Map,
 }
 
-object_with_extra!(Usage, "struct Usage" {
-    prompt_tokens: "prompt_tokens" => default,
-    completion_tokens: "completion_tokens" => default,
-    total_tokens: "total_tokens" => default,
-    prompt_tokens_details: "prompt_tokens_details" => default,
-    completion_tokens_details: "completion_tokens_details" => default,
+object_with_extra!(Usage {
+    prompt_tokens => default,
+    completion_tokens => default,
+    total_tokens => default,
+    prompt_tokens_details => default,
+    completion_tokens_details => default,
 } extra);
 
 /// `usage.prompt_tokens_details`.
@@ -555,9 +555,9 @@ pub struct PromptTokensDetails {
     pub extra: Map,
 }
 
-object_with_extra!(PromptTokensDetails, "struct PromptTokensDetails" {
-    cached_tokens: "cached_tokens" => default,
-    cache_write_tokens: "cache_write_tokens" => default,
+object_with_extra!(PromptTokensDetails {
+    cached_tokens => default,
+    cache_write_tokens => default,
 } extra);
 
 /// `usage.completion_tokens_details`.
@@ -571,8 +571,8 @@ pub struct CompletionTokensDetails {
     pub extra: Map,
 }
 
-object_with_extra!(CompletionTokensDetails, "struct CompletionTokensDetails" {
-    reasoning_tokens: "reasoning_tokens" => default,
+object_with_extra!(CompletionTokensDetails {
+    reasoning_tokens => default,
 } extra);
 
 // === Stream chunks ===
@@ -605,14 +605,14 @@ pub struct ChatCompletionChunk {
     pub extra: Map,
 }
 
-object_with_extra!(ChatCompletionChunk, "struct ChatCompletionChunk" {
-    id: "id" => default,
-    object: "object" => default_with(chunk_object),
-    created: "created" => default,
-    model: "model" => default,
-    choices: "choices" => default,
-    usage: "usage" => nullable,
-    error: "error" => default,
+object_with_extra!(ChatCompletionChunk {
+    id => default,
+    object => default_with(chunk_object),
+    created => default,
+    model => default,
+    choices => default,
+    usage => nullable,
+    error => default,
 } extra);
 
 fn chunk_object() -> String {
@@ -633,10 +633,10 @@ pub struct ChunkChoice {
     pub extra: Map,
 }
 
-object_with_extra!(ChunkChoice, "struct ChunkChoice" {
-    index: "index" => default,
-    delta: "delta" => default,
-    finish_reason: "finish_reason" => default,
+object_with_extra!(ChunkChoice {
+    index => default,
+    delta => default,
+    finish_reason => default,
 } extra);
 
 /// The `delta` of a chunk choice.
@@ -671,13 +671,13 @@ pub struct ChunkDelta {
     pub extra: Map,
 }
 
-object_with_extra!(ChunkDelta, "struct ChunkDelta" {
-    role: "role" => default,
-    content: "content" => nullable,
-    refusal: "refusal" => nullable,
-    tool_calls: "tool_calls" => default,
-    reasoning_content: "reasoning_content" => default,
-    reasoning: "reasoning" => default,
+object_with_extra!(ChunkDelta {
+    role => default,
+    content => nullable,
+    refusal => nullable,
+    tool_calls => default,
+    reasoning_content => default,
+    reasoning => default,
 } extra);
 
 /// A fragment of a streamed tool call.
@@ -700,11 +700,11 @@ pub struct ToolCallDelta {
     pub extra: Map,
 }
 
-object_with_extra!(ToolCallDelta, "struct ToolCallDelta" {
-    index: "index" => default,
-    id: "id" => default,
-    kind: "type" => default,
-    function: "function" => default,
+object_with_extra!(ToolCallDelta {
+    index => default,
+    id => default,
+    kind as "type" => default,
+    function => default,
 } extra);
 
 /// The `function` of a tool call fragment.
@@ -721,9 +721,9 @@ pub struct FunctionCallDelta {
     pub extra: Map,
 }
 
-object_with_extra!(FunctionCallDelta, "struct FunctionCallDelta" {
-    name: "name" => default,
-    arguments: "arguments" => default,
+object_with_extra!(FunctionCallDelta {
+    name => default,
+    arguments => default,
 } extra);
 
 // === Errors ===
@@ -738,8 +738,8 @@ pub struct ErrorResponse {
     pub extra: Map,
 }
 
-object_with_extra!(ErrorResponse, "struct ErrorResponse" {
-    error: "error" => required,
+object_with_extra!(ErrorResponse {
+    error => required,
 } extra);
 
 /// The `error` object.
@@ -759,9 +759,9 @@ pub struct ErrorDetail {
     pub extra: Map,
 }
 
-object_with_extra!(ErrorDetail, "struct ErrorDetail" {
-    message: "message" => default,
-    kind: "type" => default,
-    param: "param" => default,
-    code: "code" => default,
+object_with_extra!(ErrorDetail {
+    message => default,
+    kind as "type" => default,
+    param => default,
+    code => default,
 } extra);

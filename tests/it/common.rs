@@ -90,6 +90,45 @@ pub fn events_to_anthropic_sse(events: Vec<ChatEvent>, upstream: Option<Format>)
     buf
 }
 
+/// Checks that both encoders' `encode` (which writes deltas straight into
+/// the frame) writes the bytes of building each wire frame with `to_wire`
+/// and writing it, for `events` from `upstream`.
+pub fn assert_encoders_write_their_wire_frames(events: &[ChatEvent], upstream: Option<Format>) {
+    for reasoning in [false, true] {
+        let options = openai::EncoderOptions::default()
+            .include_usage(true)
+            .reasoning_content(reasoning);
+        let mut encoder = openai::ChunkEncoder::new(options.clone(), upstream);
+        let mut want = BytesMut::new();
+        for ev in events.iter().cloned() {
+            let mut frames = Vec::new();
+            encoder.to_wire(ev, &mut frames);
+            for frame in &frames {
+                frame.write(&mut want);
+            }
+        }
+        let got = events_to_openai_sse(events.to_vec(), options, upstream);
+        assert_eq!(
+            std::str::from_utf8(&got).unwrap(),
+            std::str::from_utf8(&want).unwrap(),
+            "OpenAI chunks (reasoning_content: {reasoning})"
+        );
+    }
+    let mut encoder = anthropic::EventEncoder::new(upstream);
+    let mut want = BytesMut::new();
+    for ev in events.iter().cloned() {
+        if let Some(wire) = encoder.to_wire(ev) {
+            anthropic::write_event(&wire, &mut want);
+        }
+    }
+    let got = events_to_anthropic_sse(events.to_vec(), upstream);
+    assert_eq!(
+        std::str::from_utf8(&got).unwrap(),
+        std::str::from_utf8(&want).unwrap(),
+        "Anthropic events"
+    );
+}
+
 /// Canonical events → OpenAI SSE bytes.
 pub fn events_to_openai_sse(
     events: Vec<ChatEvent>,

@@ -934,44 +934,15 @@ proptest! {
 
     #[test]
     fn encoders_write_the_bytes_of_their_wire_frames(case in stream_case()) {
-        // `ChunkEncoder::encode` writes deltas into a cached envelope; the
-        // bytes must be those of building and writing each frame.
         // With the envelope fields a same-format stream keeps.
         let body = case.body.replace(
             r#""model":"gpt-x""#,
             r#""model":"gpt-x","service_tier":"default","system_fingerprint":"fp_\"x""#,
         );
-        let opts = crate::common::openai_body_to_events(&body, Default::default());
-        prop_assert!(opts.len() > 2);
+        let events = crate::common::openai_body_to_events(&body, Default::default());
+        prop_assert!(events.len() > 2);
         for upstream in [Some(Format::OpenAi), Some(Format::Anthropic), None] {
-            for reasoning in [false, true] {
-                let options = openai::EncoderOptions::default()
-                    .include_usage(true)
-                    .reasoning_content(reasoning);
-                let mut fast = openai::ChunkEncoder::new(options.clone(), upstream);
-                let mut slow = openai::ChunkEncoder::new(options, upstream);
-                let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
-                for ev in opts.iter().cloned() {
-                    fast.encode(ev.clone(), &mut a);
-                    let mut frames = Vec::new();
-                    slow.to_wire(ev, &mut frames);
-                    for f in &frames {
-                        f.write(&mut b);
-                    }
-                }
-                prop_assert_eq!(std::str::from_utf8(&a).unwrap(), std::str::from_utf8(&b).unwrap());
-            }
-            // And Anthropic events: `EventEncoder::encode` writes deltas directly.
-            let mut fast = anthropic::EventEncoder::new(upstream);
-            let mut slow = anthropic::EventEncoder::new(upstream);
-            let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
-            for ev in opts.iter().cloned() {
-                fast.encode(ev.clone(), &mut a);
-                if let Some(wire) = slow.to_wire(ev) {
-                    anthropic::write_event(&wire, &mut b);
-                }
-            }
-            prop_assert_eq!(std::str::from_utf8(&a).unwrap(), std::str::from_utf8(&b).unwrap());
+            crate::common::assert_encoders_write_their_wire_frames(&events, upstream);
         }
     }
 
