@@ -9,7 +9,8 @@
 //! Routes: `POST /v1/messages`, `POST /v1/messages/count_tokens`,
 //! `POST /v1/chat/completions`, `GET /v1/models` (the gateway), `GET /health`,
 //! `GET /metrics` (Prometheus exposition), `GET /stats` (the request tracker).
-//! `RUST_LOG=llmgate=debug` shows a line per request.
+//! `RUST_LOG=llmgate=debug` shows a line per request (`RUST_LOG` is a list of
+//! `target=level` and a default level, e.g. `warn,llmgate=debug`).
 //!
 //! The server is thread-per-core: one single-threaded tokio runtime per CPU
 //! (`LLMGATE_THREADS` overrides the count), all accepting on one listening
@@ -25,7 +26,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use llmgate::config::Config;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
 
 /// mimalloc rather than the system allocator: a gateway allocates and frees
 /// small buffers on every request from every thread, which glibc's malloc
@@ -63,10 +65,20 @@ async fn allocator_upkeep() {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+    // `RUST_LOG` as a list of `target=level` and a default level (`Targets`:
+    // no span or field filters). `EnvFilter` would accept those too, but it
+    // compiles its directive grammar into regexes that stay in memory for
+    // the life of the process.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) => spec.parse::<Targets>().unwrap_or_else(|e| {
+            eprintln!("RUST_LOG=`{spec}` ignored ({e}); logging at info");
+            Targets::new().with_default(LevelFilter::INFO)
+        }),
+        Err(_) => Targets::new().with_default(LevelFilter::INFO),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer())
         .init();
 
     let mut args = std::env::args().skip(1);
