@@ -77,6 +77,10 @@
 //! first_byte_ms = 60000       # a stream's headers
 //! idle_ms = 300000            # between two stream events
 //! total_ms = 900000           # the whole request, retries and stream included
+//!
+//! [pool]                      # the upstream connection pool
+//! max_idle_per_host = 16      # idle connections kept per host and server thread
+//! idle_timeout_ms = 90000     # an idle connection is closed after this long
 //! ```
 //!
 //! `${NAME}` anywhere in a string is replaced by the environment variable
@@ -175,6 +179,9 @@ pub struct Config {
     /// Timeouts.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    /// The upstream connection pool.
+    #[serde(default)]
+    pub pool: PoolConfig,
 }
 
 /// `[retry]`; see the [module docs](self) for the defaults.
@@ -284,6 +291,28 @@ impl Default for TimeoutsConfig {
             first_byte_ms: 60_000,
             idle_ms: 300_000,
             total_ms: 900_000,
+        }
+    }
+}
+
+/// `[pool]`: the upstream connection pool of the default HTTP client (a
+/// pool per thread that sends); see the [module docs](self) for the
+/// defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct PoolConfig {
+    /// Idle connections kept per upstream host, per thread.
+    pub max_idle_per_host: usize,
+    /// How long an idle connection is kept.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_idle_per_host: crate::provider::DEFAULT_MAX_IDLE_PER_HOST,
+            idle_timeout_ms: crate::provider::DEFAULT_IDLE_TIMEOUT.as_millis() as u64,
         }
     }
 }
@@ -672,6 +701,7 @@ impl Config {
             balance: BalanceConfig::default(),
             hedge: None,
             timeouts: TimeoutsConfig::default(),
+            pool: PoolConfig::default(),
         }
     }
 
@@ -927,12 +957,11 @@ impl Config {
     fn providers(&self, client: Option<HttpClient>) -> Result<Providers, ConfigError> {
         let mut providers = Providers::new();
         let mut shared: Option<HttpClient> = client;
-        let connect = Duration::from_millis(self.timeouts.connect_ms);
         let mut client = || -> Result<HttpClient, ConfigError> {
             if let Some(c) = &shared {
                 return Ok(c.clone());
             }
-            let c = default_client(connect)?;
+            let c = self.default_client()?;
             shared = Some(c.clone());
             Ok(c)
         };
@@ -1001,17 +1030,24 @@ impl Config {
     }
 }
 
-#[cfg(feature = "client")]
-fn default_client(connect: Duration) -> Result<HttpClient, ConfigError> {
-    HttpClient::hyper_with(connect)
-        .map_err(|e| ConfigError::Invalid(format!("cannot set up the HTTP client: {e}")))
-}
+impl Config {
+    /// The HTTP client of `[timeouts] connect_ms` and `[pool]`.
+    #[cfg(feature = "client")]
+    fn default_client(&self) -> Result<HttpClient, ConfigError> {
+        let options = crate::provider::ClientOptions::default()
+            .connect_timeout(Duration::from_millis(self.timeouts.connect_ms))
+            .max_idle_per_host(self.pool.max_idle_per_host)
+            .idle_timeout(Duration::from_millis(self.pool.idle_timeout_ms));
+        HttpClient::hyper_with(options)
+            .map_err(|e| ConfigError::Invalid(format!("cannot set up the HTTP client: {e}")))
+    }
 
-#[cfg(not(feature = "client"))]
-fn default_client(_connect: Duration) -> Result<HttpClient, ConfigError> {
-    Err(ConfigError::Invalid(
-        "no HTTP client: enable the `client` feature or pass one to `build_with`".into(),
-    ))
+    #[cfg(not(feature = "client"))]
+    fn default_client(&self) -> Result<HttpClient, ConfigError> {
+        Err(ConfigError::Invalid(
+            "no HTTP client: enable the `client` feature or pass one to `build_with`".into(),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -1069,10 +1105,17 @@ mod tests {
             system_prompt = { mode = "append", text = "Be brief." }
             max_tokens = 4096
             drop_params = [{ params = ["seed"], provider = "local" }]
+            [pool]
+            max_idle_per_host = 4
             "#,
             env,
         )
         .unwrap();
+        assert_eq!(cfg.pool.max_idle_per_host, 4);
+        assert_eq!(
+            cfg.pool.idle_timeout_ms, 90_000,
+            "an absent key keeps its default"
+        );
         assert_eq!(cfg.providers[0].api_keys, ["sk-123"]);
         // A secret's own `${` is not interpolated again.
         assert!(
@@ -1092,6 +1135,7 @@ mod tests {
                 .to_string()
         };
         assert!(bad("lisen = 1").contains("unknown field"));
+        assert!(bad("[pool]\nmax_idle = 1").contains("unknown field"));
         assert!(
             bad("[[models]]\nname='x'\ntargets=[{provider='p', model='m'}]")
                 .contains("not defined")

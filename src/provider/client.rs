@@ -49,6 +49,80 @@ impl fmt::Debug for HttpClient {
 #[cfg(any(feature = "client", feature = "config"))]
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Idle connections [`HttpClient::hyper`] keeps per upstream host and thread
+/// (and the config's `pool.max_idle_per_host` default). An idle hyper
+/// connection keeps its buffers (8 KiB of read buffer, 8 KiB for request
+/// heads): ~18 KiB live each, more in allocator pages they keep from being
+/// returned. Measured after a benchmark that peaks at 32 concurrent upstream
+/// requests per thread: 32 kept 64 connections and ~1.1 MiB more idle RSS
+/// than 16, and requests and events per second did not change (a thread
+/// under load has few of its connections idle at once, so the cap only
+/// closes the surplus of a burst).
+#[cfg(any(feature = "client", feature = "config"))]
+pub(crate) const DEFAULT_MAX_IDLE_PER_HOST: usize = 16;
+
+/// How long [`HttpClient::hyper`] keeps an idle connection (and the
+/// config's `pool.idle_timeout_ms` default).
+#[cfg(any(feature = "client", feature = "config"))]
+pub(crate) const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Options of [`HttpClient::hyper_with`]: the connect timeout and the
+/// connection pool. The defaults are those of [`HttpClient::hyper`].
+///
+/// ```
+/// use std::time::Duration;
+/// use llmgate::provider::{ClientOptions, HttpClient};
+///
+/// let client = HttpClient::hyper_with(
+///     ClientOptions::default()
+///         .connect_timeout(Duration::from_secs(3))
+///         .max_idle_per_host(64),
+/// )?;
+/// # Ok::<(), llmgate::provider::BoxError>(())
+/// ```
+#[cfg(feature = "client")]
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    connect_timeout: std::time::Duration,
+    max_idle_per_host: usize,
+    idle_timeout: std::time::Duration,
+}
+
+#[cfg(feature = "client")]
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_idle_per_host: DEFAULT_MAX_IDLE_PER_HOST,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+}
+
+#[cfg(feature = "client")]
+impl ClientOptions {
+    /// How long connecting (TCP and TLS) may take; a connect timeout is a
+    /// retryable `api_error`. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Idle connections kept per upstream host, per thread that sends (each
+    /// thread has a pool of its own): a burst leaves no more than this open
+    /// on each thread; the others close as they come back. Default 16.
+    pub fn max_idle_per_host(mut self, max: usize) -> Self {
+        self.max_idle_per_host = max;
+        self
+    }
+
+    /// How long an idle connection is kept. Default 90 s.
+    pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+}
+
 impl HttpClient {
     /// Wraps any HTTP client service.
     pub fn new<S, B>(service: S) -> Self
@@ -71,7 +145,7 @@ impl HttpClient {
     /// (ring, webpki roots) or plain TCP, a 10 s connect timeout, idle
     /// connections kept 90 s and at most 16 of them per host and thread (as
     /// nginx's `keepalive`: a burst of streams does not leave hundreds of
-    /// connections open), HTTP/1.1 reads of at most 8 KiB (hyper's
+    /// connections open; see [`ClientOptions`] for all three), HTTP/1.1 reads of at most 8 KiB (hyper's
     /// smallest; an idle pooled connection keeps its read buffer, and SSE
     /// events are far smaller). Each thread that sends gets a pool of its
     /// own, so a request and its upstream connection stay on one thread (no
@@ -80,19 +154,18 @@ impl HttpClient {
     /// protocol version.
     #[cfg(feature = "client")]
     pub fn hyper() -> Result<Self, BoxError> {
-        Self::hyper_with(DEFAULT_CONNECT_TIMEOUT)
+        Self::hyper_with(ClientOptions::default())
     }
 
-    /// [`hyper`](Self::hyper) with another connect timeout (a connect
-    /// timeout is a retryable `api_error`).
+    /// [`hyper`](Self::hyper) with another connect timeout or pool.
     #[cfg(feature = "client")]
-    pub fn hyper_with(connect_timeout: std::time::Duration) -> Result<Self, BoxError> {
+    pub fn hyper_with(options: ClientOptions) -> Result<Self, BoxError> {
         use hyper_util::client::legacy::connect::HttpConnector;
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
+        http.set_connect_timeout(Some(options.connect_timeout));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))?
             .https_or_http()
@@ -102,6 +175,8 @@ impl HttpClient {
         Ok(Self::new(per_thread::PerThread {
             pools: Arc::default(),
             connector,
+            max_idle_per_host: options.max_idle_per_host,
+            idle_timeout: options.idle_timeout,
         }))
     }
 
@@ -341,17 +416,6 @@ mod per_thread {
 
     type Hyper = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-    /// Idle connections kept per upstream host, per thread (nginx's
-    /// `keepalive`): a burst of streams leaves no more than this open. An
-    /// idle hyper connection keeps its buffers (8 KiB of read buffer, 8 KiB
-    /// for request heads): ~18 KiB live each, more in allocator pages they
-    /// keep from being returned. Measured after a benchmark that peaks at 32
-    /// concurrent upstream requests per thread: 32 kept 64 connections and
-    /// ~1.1 MiB more idle RSS than 16; no change in requests or events per
-    /// second (a thread under load has few of its connections idle at once,
-    /// so the cap only closes the surplus of a burst).
-    const IDLE_PER_HOST: usize = 16;
-
     /// The most an upstream connection buffers of what it reads.
     const READ_BUFFER_MAX: usize = 8 * 1024;
 
@@ -361,14 +425,16 @@ mod per_thread {
     pub(super) struct PerThread {
         pub(super) pools: Arc<ThreadLocal<Hyper>>,
         pub(super) connector: HttpsConnector<HttpConnector>,
+        pub(super) max_idle_per_host: usize,
+        pub(super) idle_timeout: Duration,
     }
 
     impl PerThread {
         fn client(&self) -> &Hyper {
             self.pools.get_or(|| {
                 Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .pool_max_idle_per_host(IDLE_PER_HOST)
+                    .pool_idle_timeout(self.idle_timeout)
+                    .pool_max_idle_per_host(self.max_idle_per_host)
                     // hyper grows a connection's read buffer while reads fill
                     // it, and a pooled connection keeps it: bursts of stream
                     // events left idle connections holding ~50 KiB each.

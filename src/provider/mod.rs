@@ -29,9 +29,11 @@ mod openai;
 mod router;
 
 pub use anthropic::{AnthropicProvider, AnthropicProviderBuilder, DEFAULT_ANTHROPIC_VERSION};
-#[cfg(any(feature = "client", feature = "config"))]
-pub(crate) use client::DEFAULT_CONNECT_TIMEOUT;
+#[cfg(feature = "client")]
+pub use client::ClientOptions;
 pub use client::{BoxError, HttpClient, UpstreamBody, UpstreamRequest};
+#[cfg(any(feature = "client", feature = "config"))]
+pub(crate) use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IDLE_PER_HOST};
 pub use mock::MockProvider;
 pub use openai::{OpenAiProvider, OpenAiProviderBuilder};
 pub use router::Providers;

@@ -12,7 +12,7 @@
 //! stream it is a terminal `timeout_error` event, and the upstream request
 //! is dropped (its connection closed). Timeouts are retryable. Connection
 //! timeouts belong to the HTTP client (10 s by default,
-//! [`HttpClient::hyper_with`](crate::provider::HttpClient::hyper_with)).
+//! [`ClientOptions::connect_timeout`](crate::provider::ClientOptions::connect_timeout)).
 //!
 //! In the default stack one `TimeoutLayer` with first-byte and idle limits
 //! sits right above the providers (so the balancer and the retry see a slow

@@ -761,3 +761,46 @@ async fn a_provider_key_that_got_a_429_is_skipped_for_a_while() {
         ]
     );
 }
+
+// === The upstream connection pool ===
+
+/// `[pool] max_idle_per_host`: a burst of concurrent requests opens a
+/// connection each; when they are done, the pool keeps that many of them and
+/// closes the rest. (The test runtime has one thread, so one pool.)
+#[tokio::test]
+async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
+    let completion = fixture("openai_nonstream_parallel_tool_calls.json");
+    let up = Upstream::start(move |_| {
+        // Slow enough that the burst's requests are all in flight at once.
+        Reply::json(200, completion.clone()).head_delay(Duration::from_millis(300))
+    })
+    .await;
+    let toml = format!("{OPENAI_UPSTREAM}\n[pool]\nmax_idle_per_host = 2\n");
+    let gw = gateway(&toml, Some(&up)).await;
+    let body = anthropic_request("big", false);
+    let burst = (0..5).map(|_| {
+        gw.post(
+            "/v1/messages",
+            &[("anthropic-version", "2023-06-01")],
+            &body,
+        )
+    });
+    for got in futures_util::future::join_all(burst).await {
+        assert_eq!(got.status, 200);
+    }
+    assert_eq!(up.accepted(), 5, "one connection per concurrent request");
+    eventually("the pool closes all but 2 idle connections", || {
+        up.connected() == 2
+    })
+    .await;
+    // The two kept are reused: one more request opens no connection.
+    let got = gw
+        .post(
+            "/v1/messages",
+            &[("anthropic-version", "2023-06-01")],
+            &body,
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(up.accepted(), 5);
+}

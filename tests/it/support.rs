@@ -115,6 +115,9 @@ struct UpstreamState {
     received: Mutex<Vec<Received>>,
     aborted: Mutex<u32>,
     open: AtomicUsize,
+    /// Connections accepted, and those of them not yet closed.
+    accepted: AtomicUsize,
+    connected: AtomicUsize,
 }
 
 /// A scriptable upstream on loopback.
@@ -136,7 +139,10 @@ impl Upstream {
                     return;
                 };
                 let (handler, state) = (handler.clone(), shared.clone());
+                state.accepted.fetch_add(1, Ordering::SeqCst);
+                state.connected.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
+                    let conn_state = state.clone();
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let (handler, state) = (handler.clone(), state.clone());
                         async move { Ok::<_, Infallible>(respond(req, handler, state).await) }
@@ -144,6 +150,7 @@ impl Upstream {
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
+                    conn_state.connected.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -172,6 +179,16 @@ impl Upstream {
     /// Responses whose body is still being sent.
     pub fn open(&self) -> usize {
         self.state.open.load(Ordering::SeqCst)
+    }
+
+    /// Connections the gateway opened to this upstream.
+    pub fn accepted(&self) -> usize {
+        self.state.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections the gateway still holds open to this upstream.
+    pub fn connected(&self) -> usize {
+        self.state.connected.load(Ordering::SeqCst)
     }
 }
 
