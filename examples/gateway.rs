@@ -70,10 +70,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     // compiles its directive grammar into regexes that stay in memory for
     // the life of the process.
     let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) => spec.parse::<Targets>().unwrap_or_else(|e| {
-            eprintln!("RUST_LOG=`{spec}` ignored ({e}); logging at info");
-            Targets::new().with_default(LevelFilter::INFO)
-        }),
+        // Pieces trimmed and empty ones dropped, as `EnvFilter` reads them
+        // (`Targets` would read `info,` as `info` then `error`).
+        Ok(spec) => (spec.split(',').map(str::trim).filter(|p| !p.is_empty()))
+            .collect::<Vec<_>>()
+            .join(",")
+            .parse::<Targets>()
+            .unwrap_or_else(|e| {
+                eprintln!("RUST_LOG=`{spec}` ignored ({e}); logging at info");
+                Targets::new().with_default(LevelFilter::INFO)
+            }),
         Err(_) => Targets::new().with_default(LevelFilter::INFO),
     };
     tracing_subscriber::registry()

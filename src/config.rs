@@ -297,14 +297,17 @@ impl Default for TimeoutsConfig {
 
 /// `[pool]`: the upstream connection pool of the default HTTP client (a
 /// pool per thread that sends); see the [module docs](self) for the
-/// defaults.
+/// defaults. A client passed to [`Config::build_with`] keeps its own pool
+/// and connect timeout: `[pool]` and `timeouts.connect_ms` only set up the
+/// default one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct PoolConfig {
-    /// Idle connections kept per upstream host, per thread.
+    /// Idle connections kept per upstream host, per thread (0: no pooling,
+    /// a connection per request).
     pub max_idle_per_host: usize,
-    /// How long an idle connection is kept.
+    /// How long an idle connection is kept (more than 0).
     pub idle_timeout_ms: u64,
 }
 
@@ -768,6 +771,11 @@ impl Config {
                 self.balance.strategy
             )));
         }
+        if self.pool.idle_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "pool.idle_timeout_ms must be more than 0".into(),
+            ));
+        }
         if self.retry.attempts == 0 {
             return Err(ConfigError::Invalid(
                 "retry.attempts must be at least 1".into(),
@@ -802,7 +810,9 @@ impl Config {
         self.build_with(None)
     }
 
-    /// Builds the stack; providers use `client` when given.
+    /// Builds the stack; providers use `client` when given (and then
+    /// `[pool]` and `timeouts.connect_ms`, which set up the default client,
+    /// do not apply).
     pub fn build_with(&self, client: Option<HttpClient>) -> Result<Gateway, ConfigError> {
         let providers = self.providers(client)?;
         let resolver = self.resolver();
@@ -1136,6 +1146,7 @@ mod tests {
         };
         assert!(bad("lisen = 1").contains("unknown field"));
         assert!(bad("[pool]\nmax_idle = 1").contains("unknown field"));
+        assert!(bad("[pool]\nidle_timeout_ms = 0").contains("more than 0"));
         assert!(
             bad("[[models]]\nname='x'\ntargets=[{provider='p', model='m'}]")
                 .contains("not defined")

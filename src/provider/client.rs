@@ -54,8 +54,8 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Durat
 /// connection keeps its buffers (8 KiB of read buffer, 8 KiB for request
 /// heads): ~18 KiB live each, more in allocator pages they keep from being
 /// returned. Measured after a benchmark that peaks at 32 concurrent upstream
-/// requests per thread: 32 kept 64 connections and ~1.1 MiB more idle RSS
-/// than 16, and requests and events per second did not change (a thread
+/// requests per thread: a cap of 32 per thread (two threads) kept 64
+/// connections and ~1.1 MiB more idle RSS than 16, and requests and events per second did not change (a thread
 /// under load has few of its connections idle at once, so the cap only
 /// closes the surplus of a burst).
 #[cfg(any(feature = "client", feature = "config"))]
@@ -81,7 +81,7 @@ pub(crate) const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration
 /// # Ok::<(), llmgate::provider::BoxError>(())
 /// ```
 #[cfg(feature = "client")]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientOptions {
     connect_timeout: std::time::Duration,
     max_idle_per_host: usize,
@@ -110,13 +110,17 @@ impl ClientOptions {
 
     /// Idle connections kept per upstream host, per thread that sends (each
     /// thread has a pool of its own): a burst leaves no more than this open
-    /// on each thread; the others close as they come back. Default 16.
+    /// on each thread; the others close as they come back. Default 16. Zero
+    /// turns pooling off: every request opens a connection of its own (and
+    /// HTTP/2 connections are not shared either).
     pub fn max_idle_per_host(mut self, max: usize) -> Self {
         self.max_idle_per_host = max;
         self
     }
 
-    /// How long an idle connection is kept. Default 90 s.
+    /// How long an idle connection is kept. Default 90 s. Zero is taken as
+    /// hyper's "no timer": an idle connection is then only found expired
+    /// when a request next looks for one, so keep it above zero.
     pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.idle_timeout = timeout;
         self

@@ -11,8 +11,8 @@
 //! A timeout before the response is an error (`timeout_error`, 504); during a
 //! stream it is a terminal `timeout_error` event, and the upstream request
 //! is dropped (its connection closed). Timeouts are retryable. Connection
-//! timeouts belong to the HTTP client (10 s by default,
-//! [`ClientOptions::connect_timeout`](crate::provider::ClientOptions::connect_timeout)).
+//! timeouts belong to the HTTP client (10 s by default; the config's
+//! `[timeouts] connect_ms`, or `ClientOptions::connect_timeout`).
 //!
 //! In the default stack one `TimeoutLayer` with first-byte and idle limits
 //! sits right above the providers (so the balancer and the retry see a slow

@@ -788,7 +788,10 @@ async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
     for got in futures_util::future::join_all(burst).await {
         assert_eq!(got.status, 200);
     }
-    assert_eq!(up.accepted(), 5, "one connection per concurrent request");
+    // One connection per request in flight at once (all five, unless one
+    // was slow enough to find another's connection back in the pool).
+    let opened = up.accepted();
+    assert!(opened > 2, "the burst opened {opened} connections");
     eventually("the pool closes all but 2 idle connections", || {
         up.connected() == 2
     })
@@ -802,5 +805,5 @@ async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
         )
         .await;
     assert_eq!(got.status, 200);
-    assert_eq!(up.accepted(), 5);
+    assert_eq!(up.accepted(), opened);
 }
