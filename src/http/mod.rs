@@ -286,7 +286,10 @@ where
     let requested_model = chat.model.clone();
     let include_usage = chat.include_usage == Some(true);
     let span = recorder.as_ref().map(|r| r.span().clone());
-    let call = inner.oneshot(LlmRequest { chat, ctx });
+    let call = inner.oneshot(LlmRequest {
+        chat: Box::new(chat),
+        ctx: Box::new(ctx),
+    });
     let result = match span {
         Some(span) => tracing::Instrument::instrument(call, span).await,
         None => call.await,
@@ -401,11 +404,11 @@ fn success_response(
                 rec.finish(Outcome::Success, 200);
             }
             match format {
-                Format::Anthropic => json_response(200, &anthropic::response_to_wire(r)),
+                Format::Anthropic => json_response(200, &anthropic::response_to_wire(*r)),
                 Format::OpenAi => {
                     let opts =
                         openai::ResponseOptions::default().reasoning_content(reasoning_content);
-                    json_response(200, &openai::response_to_wire(r, &opts))
+                    json_response(200, &openai::response_to_wire(*r, &opts))
                 }
             }
         }

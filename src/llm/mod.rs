@@ -25,20 +25,30 @@ use crate::metrics::Recorder;
 
 /// A request travelling through the LLM tier. Cloning it (for a retry or a
 /// hedged attempt) shares the timing, the record and the list of attempts.
+///
+/// Both parts are boxed: every layer moves the request into its call and
+/// its future, and unboxed it was 752 bytes copied each time (~15 % of the
+/// instructions of a small request through the default stack were those
+/// copies, by callgrind; boxed, with [`LlmBody::Complete`] boxed too, a
+/// request costs ~9 % fewer instructions). Fields read and write through the
+/// box as before (`req.chat.model`, `req.ctx.target`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LlmRequest {
     /// The request, in the canonical model.
-    pub chat: ChatRequest,
+    pub chat: Box<ChatRequest>,
     /// Everything the layers know about it.
-    pub ctx: RequestContext,
+    pub ctx: Box<RequestContext>,
 }
 
 impl LlmRequest {
     /// A chat request from a client speaking `inbound`.
     pub fn new(chat: ChatRequest, inbound: Format) -> Self {
         let ctx = RequestContext::new(inbound, chat.model.clone());
-        Self { chat, ctx }
+        Self {
+            chat: Box::new(chat),
+            ctx: Box::new(ctx),
+        }
     }
 }
 
@@ -339,7 +349,7 @@ impl LlmResponse {
     /// A complete response.
     pub fn complete(response: ChatResponse) -> Self {
         Self {
-            body: LlmBody::Complete(response),
+            body: LlmBody::Complete(Box::new(response)),
             headers: HeaderMap::new(),
         }
     }
@@ -363,12 +373,10 @@ impl LlmResponse {
 
 /// The body of an [`LlmResponse`].
 #[non_exhaustive]
-// A complete response is built once and moved a few times; boxing it would
-// cost an allocation on every request to save stack space.
-#[allow(clippy::large_enum_variant)]
 pub enum LlmBody {
-    /// A complete response.
-    Complete(ChatResponse),
+    /// A complete response (boxed: it travels back through every layer, and
+    /// one allocation costs less than its 272 bytes copied at each).
+    Complete(Box<ChatResponse>),
     /// A stream of events; it ends with `MessageStop` or `Error`.
     Stream(EventStream),
     /// The input tokens of a count-tokens request.

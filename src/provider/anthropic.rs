@@ -218,7 +218,7 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
     }
     let count = ctx.operation == Operation::CountTokens;
     let stream = !count && chat.is_stream();
-    let mut wire = anthropic::request_to_wire(chat, &cfg.options)?;
+    let mut wire = anthropic::request_to_wire(*chat, &cfg.options)?;
     if count {
         // count_tokens takes the request without the generation parameters.
         wire.max_tokens = None;

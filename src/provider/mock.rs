@@ -449,7 +449,7 @@ mod tests {
             .await?
             .body
         {
-            LlmBody::Complete(r) => Ok(r),
+            LlmBody::Complete(r) => Ok(*r),
             LlmBody::Stream(mut s) => {
                 let mut acc = Accumulator::new(None);
                 while let Some(ev) = std::future::poll_fn(|cx| Pin::new(&mut s).poll_next(cx)).await

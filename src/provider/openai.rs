@@ -266,7 +266,7 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
     } else {
         ToolNames::for_request(&chat)
     };
-    let wire = openai::request_to_wire(chat, &options)?;
+    let wire = openai::request_to_wire(*chat, &options)?;
     let body = serde_json::to_vec(&wire)
         .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
 
