@@ -174,7 +174,7 @@ where
 /// the path costs an allocation per field, so a body is parsed without it
 /// first and again with it only when it fails.
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if let Ok(value) = serde_json::from_slice(bytes) {
+    if let Ok(value) = crate::wire::from_json(bytes) {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -256,5 +256,25 @@ mod tests {
         let err = parse::<wire::openai::ChatCompletionRequest>(br#"{"model":"m","messages":[]} x"#)
             .unwrap_err();
         assert!(err.message.contains("trailing"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_body_is_checked_for_utf8_as_a_whole_and_errors_say_where() {
+        let ok = parse::<wire::openai::ChatCompletionRequest>(
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"héllo ✓\"}]}"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(ok.model, "m");
+        // Not UTF-8 inside a string: the error names the field and the place.
+        let mut bad = br#"{"model":"m","messages":[{"role":"user","content":"h"#.to_vec();
+        bad.extend_from_slice(&[0xff, b'"', b'}', b']', b'}']);
+        let err = parse::<wire::openai::ChatCompletionRequest>(&bad).unwrap_err();
+        assert!(
+            err.message.starts_with("messages[0].content:")
+                && err.message.contains("invalid unicode code point"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -273,8 +273,7 @@ where
             Ok(chat) => chat,
             Err(err) => return fail(err),
         };
-    let mut ctx = RequestContext::new(format, chat.model.clone());
-    ctx.id = id.clone();
+    let mut ctx = RequestContext::with_id(id.clone(), format, chat.model.clone());
     ctx.operation = operation;
     ctx.client_key = decode::credential(&parts.headers);
     ctx.forward_headers = decode::forward_headers(&parts.headers);

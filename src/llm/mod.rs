@@ -106,8 +106,13 @@ pub struct RequestContext {
 impl RequestContext {
     /// A fresh context.
     pub fn new(inbound: Format, requested_model: String) -> Self {
+        Self::with_id(crate::convert::random_id("req_"), inbound, requested_model)
+    }
+
+    /// A fresh context with the id the HTTP tier already gave the request.
+    pub(crate) fn with_id(id: String, inbound: Format, requested_model: String) -> Self {
         Self {
-            id: crate::convert::random_id("req_"),
+            id,
             inbound,
             operation: Operation::Chat,
             requested_model,

@@ -274,10 +274,10 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
             ApiError::api(format!("the upstream sent an invalid response: {e}")).mark_upstream()
         };
         if count {
-            let counted: CountTokensResponse = serde_json::from_slice(&bytes).map_err(invalid)?;
+            let counted: CountTokensResponse = crate::wire::from_json(&bytes).map_err(invalid)?;
             LlmResponse::token_count(counted.input_tokens)
         } else {
-            let wire = serde_json::from_slice(&bytes).map_err(invalid)?;
+            let wire = crate::wire::from_json(&bytes).map_err(invalid)?;
             LlmResponse::complete(anthropic::response_from_wire(wire))
         }
     };

@@ -294,7 +294,7 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         )),
         None => {
             let bytes = read_body(body, cfg.max_response_bytes, &ctx.timing).await?;
-            let wire = serde_json::from_slice(&bytes).map_err(|e| {
+            let wire = crate::wire::from_json(&bytes).map_err(|e| {
                 ApiError::api(format!("the upstream sent an invalid response: {e}")).mark_upstream()
             })?;
             LlmResponse::complete(openai::response_from_wire(wire, &names)?)

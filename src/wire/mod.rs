@@ -19,6 +19,18 @@ pub mod openai;
 /// A JSON object: the fields a type does not name.
 pub type Map = serde_json::Map<String, serde_json::Value>;
 
+/// Parses a JSON body. The text is checked for UTF-8 once, as a whole:
+/// serde_json's slice reader checks each string on its own (~100
+/// instructions apiece, ~4 % of a small request through the default stack
+/// by callgrind). A body that is not UTF-8 goes to the slice reader, whose
+/// error says where.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
 /// `true` for an empty map; used to skip empty `extra` maps when serialising.
 pub(crate) fn is_empty_map(map: &Map) -> bool {
     map.is_empty()
