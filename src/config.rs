@@ -1038,9 +1038,7 @@ impl Config {
         }
         Ok(providers)
     }
-}
 
-impl Config {
     /// The HTTP client of `[timeouts] connect_ms` and `[pool]`.
     #[cfg(feature = "client")]
     fn default_client(&self) -> Result<HttpClient, ConfigError> {

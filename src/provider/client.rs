@@ -179,8 +179,7 @@ impl HttpClient {
         Ok(Self::new(per_thread::PerThread {
             pools: Arc::default(),
             connector,
-            max_idle_per_host: options.max_idle_per_host,
-            idle_timeout: options.idle_timeout,
+            options,
         }))
     }
 
@@ -406,7 +405,6 @@ impl Stream for UpstreamEvents {
 mod per_thread {
     use std::sync::Arc;
     use std::task::{Context, Poll};
-    use std::time::Duration;
 
     use bytes::Bytes;
     use http_body_util::Full;
@@ -429,16 +427,15 @@ mod per_thread {
     pub(super) struct PerThread {
         pub(super) pools: Arc<ThreadLocal<Hyper>>,
         pub(super) connector: HttpsConnector<HttpConnector>,
-        pub(super) max_idle_per_host: usize,
-        pub(super) idle_timeout: Duration,
+        pub(super) options: super::ClientOptions,
     }
 
     impl PerThread {
         fn client(&self) -> &Hyper {
             self.pools.get_or(|| {
                 Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(self.idle_timeout)
-                    .pool_max_idle_per_host(self.max_idle_per_host)
+                    .pool_idle_timeout(self.options.idle_timeout)
+                    .pool_max_idle_per_host(self.options.max_idle_per_host)
                     // hyper grows a connection's read buffer while reads fill
                     // it, and a pooled connection keeps it: bursts of stream
                     // events left idle connections holding ~50 KiB each.
