@@ -51,7 +51,7 @@
 mod health;
 mod strategy;
 
-use std::collections::HashMap;
+use crate::sync::FastMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -118,7 +118,7 @@ impl Group {
 }
 
 struct State {
-    groups: RwLock<HashMap<String, Arc<Group>>>,
+    groups: RwLock<FastMap<String, Arc<Group>>>,
     strategy: Box<dyn Strategy>,
     health: RwLock<HealthConfig>,
 }
@@ -159,48 +159,29 @@ impl State {
         req: &LlmRequest,
     ) -> Result<(Arc<Deployment>, bool), ApiError> {
         let now = Instant::now();
-        let live: Vec<Arc<Deployment>> = group
-            .list()
-            .into_iter()
-            .filter(|d| d.weight.load(Ordering::Relaxed) > 0)
-            .collect();
-        if live.is_empty() {
+        // One pass to count, one to gather the pool: a request costs a
+        // single allocation here (the candidates), not a list per step.
+        let deployments = read(&group.deployments);
+        let live = || {
+            deployments
+                .iter()
+                .filter(|d| d.weight.load(Ordering::Relaxed) > 0)
+        };
+        let tried = |d: &Arc<Deployment>| req.ctx.attempts.tried(&d.target);
+        let cooling = |d: &Arc<Deployment>| lock(&d.health).cooling(now);
+        if live().next().is_none() {
             return Err(ApiError::new(
                 ErrorKind::Overloaded,
                 format!("model `{route}` has no deployment to serve it"),
             ));
         }
-        let tried = |d: &Arc<Deployment>| req.ctx.attempts.tried(&d.target);
-        let cooling = |d: &Arc<Deployment>| lock(&d.health).cooling(now);
-        let (untried, tried_ones): (Vec<_>, Vec<_>) = live.iter().cloned().partition(|d| !tried(d));
-        let healthy_untried: Vec<_> = untried
-            .into_iter()
-            .filter(|d| cooling(d).is_none())
-            .collect();
+        let healthy_untried = live().filter(|d| !tried(d) && cooling(d).is_none()).count();
         // After this pick, is a fresh deployment left for a next attempt?
-        let fresh_left = healthy_untried.len() > 1;
-        let pool = if !healthy_untried.is_empty() {
-            healthy_untried
-        } else {
-            tried_ones
-                .into_iter()
-                .filter(|d| cooling(d).is_none())
-                .collect()
-        };
-        if pool.is_empty() {
-            let wait = live
-                .iter()
-                .filter_map(cooling)
-                .min()
-                .unwrap_or(Duration::ZERO);
-            return Err(ApiError::new(
-                ErrorKind::Overloaded,
-                format!("every deployment of model `{route}` is cooling down after failures"),
-            )
-            .with_retry_after(wait));
-        }
-        let candidates: Vec<Candidate<'_>> = pool
-            .iter()
+        let fresh_left = healthy_untried > 1;
+        // The healthy untried deployments, or else the healthy tried ones.
+        let from_untried = healthy_untried > 0;
+        let candidates: Vec<Candidate<'_>> = live()
+            .filter(|d| tried(d) != from_untried && cooling(d).is_none())
             .map(|d| Candidate {
                 target: &d.target,
                 weight: d.weight.load(Ordering::Relaxed),
@@ -208,9 +189,27 @@ impl State {
                 latency: lock(&d.latency).get(),
             })
             .collect();
+        if candidates.is_empty() {
+            // (Also when one started cooling since the count above.)
+            let wait = live().filter_map(cooling).min().unwrap_or(Duration::ZERO);
+            return Err(ApiError::new(
+                ErrorKind::Overloaded,
+                format!("every deployment of model `{route}` is cooling down after failures"),
+            )
+            .with_retry_after(wait));
+        }
         let counter = group.counter.fetch_add(1, Ordering::Relaxed);
-        let i = self.strategy.pick(&candidates, counter).min(pool.len() - 1);
-        Ok((pool[i].clone(), fresh_left))
+        let i = self.strategy.pick(&candidates, counter);
+        let chosen = candidates[i.min(candidates.len() - 1)].target;
+        // The candidates borrow the deployments: find the one chosen.
+        let deployment = deployments
+            .iter()
+            .find(|d| std::ptr::eq(&d.target, chosen))
+            .cloned();
+        match deployment {
+            Some(d) => Ok((d, fresh_left)),
+            None => Err(ApiError::api("the balancer lost the deployment it chose")),
+        }
     }
 
     fn failure(&self, d: &Deployment, err: &ApiError) {
@@ -256,7 +255,7 @@ impl BalanceLayer {
     pub fn new(strategy: impl Strategy) -> Self {
         Self {
             state: Arc::new(State {
-                groups: RwLock::new(HashMap::new()),
+                groups: RwLock::new(FastMap::default()),
                 strategy: Box::new(strategy),
                 health: RwLock::new(HealthConfig::default()),
             }),
@@ -432,17 +431,17 @@ where
     fn call(&mut self, mut req: LlmRequest) -> LlmFuture {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Some(route) = req.ctx.route.clone() else {
+        let Some(route) = req.ctx.route.as_ref() else {
             return Box::pin(std::future::ready(Err(ApiError::api(
                 "the request has no route: put a ResolveLayer in front of the balancer",
             ))));
         };
-        let Some(group) = self.state.group_for(&route) else {
+        let Some(group) = self.state.group_for(route) else {
             // One deployment, not tracked: nothing to choose.
-            if let Some(target) = route.targets.first() {
+            if let Some(target) = route.targets.first().cloned() {
                 req.ctx.attempts.push(target.clone());
                 req.ctx.attempts.set_fresh_left(false);
-                req.ctx.target = Some(target.clone());
+                req.ctx.target = Some(target);
             }
             return Box::pin(async move { inner.call(req).await });
         };

@@ -33,7 +33,7 @@
 //! # let _ = layer;
 //! ```
 
-use std::collections::HashMap;
+use crate::sync::FastMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -55,7 +55,7 @@ struct Chains {
 #[must_use]
 pub struct FallbackLayer {
     resolver: Arc<Resolver>,
-    chains: Arc<HashMap<String, Chains>>,
+    chains: Arc<FastMap<String, Chains>>,
 }
 
 impl FallbackLayer {
@@ -64,7 +64,7 @@ impl FallbackLayer {
     pub fn new(resolver: Resolver) -> Self {
         Self {
             resolver: Arc::new(resolver),
-            chains: Arc::new(HashMap::new()),
+            chains: Arc::new(FastMap::default()),
         }
     }
 
@@ -110,7 +110,7 @@ impl<S> Layer<S> for FallbackLayer {
 pub struct Fallback<S> {
     inner: S,
     resolver: Arc<Resolver>,
-    chains: Arc<HashMap<String, Chains>>,
+    chains: Arc<FastMap<String, Chains>>,
 }
 
 impl<S> Fallback<S> {

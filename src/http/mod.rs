@@ -66,6 +66,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
@@ -324,11 +325,18 @@ fn finish_headers(
     if let Ok(v) = HeaderValue::try_from(id) {
         headers.insert(request_id_header(format), v);
     }
-    let overhead_ms = timing.overhead().as_secs_f64() * 1000.0;
-    if let Ok(v) = HeaderValue::try_from(format!("{overhead_ms:.3}")) {
+    if let Ok(v) = HeaderValue::try_from(millis(timing.overhead())) {
         headers.insert(HeaderName::from_static(OVERHEAD_HEADER), v);
     }
     resp
+}
+
+/// `d` in milliseconds to the nearest microsecond ("0.046"), formatted as
+/// integers: a float's exact formatting costs more than the rest of
+/// [`finish_headers`].
+fn millis(d: Duration) -> String {
+    let micros = (d.as_nanos() + 500) / 1000;
+    format!("{}.{:03}", micros / 1000, micros % 1000)
 }
 
 fn request_id_header(format: Format) -> HeaderName {
@@ -475,5 +483,20 @@ fn models_response(format: Format, models: &[String]) -> Response<ResponseBody> 
                 .collect();
             json_response(200, &serde_json::json!({"object": "list", "data": data}))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overhead_header_reads_milliseconds_to_the_microsecond() {
+        assert_eq!(millis(Duration::ZERO), "0.000");
+        assert_eq!(millis(Duration::from_nanos(45_499)), "0.045");
+        assert_eq!(millis(Duration::from_nanos(45_500)), "0.046");
+        assert_eq!(millis(Duration::from_micros(1_234)), "1.234");
+        assert_eq!(millis(Duration::from_nanos(999_999_600)), "1000.000");
+        assert_eq!(millis(Duration::from_secs(61)), "61000.000");
     }
 }

@@ -1,4 +1,6 @@
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::sync::FastMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -148,7 +150,7 @@ pub struct Tracker {
 }
 
 struct TrackerInner {
-    in_flight: Mutex<HashMap<Arc<str>, Arc<RecordInner>>>,
+    in_flight: Mutex<FastMap<Arc<str>, Arc<RecordInner>>>,
     recent: Mutex<VecDeque<Done>>,
     metrics: MetricHandles,
     capacity: usize,
@@ -181,7 +183,7 @@ impl Tracker {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             inner: Arc::new(TrackerInner {
-                in_flight: Mutex::new(HashMap::new()),
+                in_flight: Mutex::new(FastMap::default()),
                 recent: Mutex::new(VecDeque::with_capacity(capacity)),
                 metrics: MetricHandles::default(),
                 capacity,
@@ -592,7 +594,7 @@ struct MetricHandles {
     in_flight: [OnceLock<Gauge>; 2],
     overhead: [OnceLock<Histogram>; 2],
     /// provider → model → handles.
-    routes: Mutex<HashMap<String, HashMap<String, Arc<RouteMetrics>>>>,
+    routes: Mutex<FastMap<String, FastMap<String, Arc<RouteMetrics>>>>,
     cached: AtomicUsize,
 }
 

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use crate::sync::FastMap;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -24,7 +24,7 @@ use crate::llm::{BoxLlmService, LlmFuture, LlmRequest, LlmResponse};
 /// ```
 #[derive(Clone, Default)]
 pub struct Providers {
-    map: Arc<HashMap<String, BoxLlmService>>,
+    map: Arc<FastMap<String, BoxLlmService>>,
 }
 
 impl fmt::Debug for Providers {
@@ -78,13 +78,16 @@ impl Service<LlmRequest> for Providers {
     }
 
     fn call(&mut self, mut req: LlmRequest) -> LlmFuture {
-        let target = req.ctx.target.clone().or_else(|| {
-            req.ctx
-                .route
-                .as_ref()
-                .and_then(|r| r.targets.first().cloned())
-        });
-        let Some(target) = target else {
+        if req.ctx.target.is_none() {
+            // A balancer records the attempts it sends and sets the target;
+            // without one, this is the place.
+            let first = req.ctx.route.as_ref().and_then(|r| r.targets.first());
+            if let Some(target) = first.cloned() {
+                req.ctx.attempts.push(target.clone());
+                req.ctx.target = Some(target);
+            }
+        }
+        let Some(target) = req.ctx.target.as_ref() else {
             return Box::pin(std::future::ready(Err(ApiError::api(
                 "the request has no route: put a ResolveLayer in front of the providers",
             ))));
@@ -98,13 +101,8 @@ impl Service<LlmRequest> for Providers {
         if let Some(recorder) = &req.ctx.recorder {
             recorder.set_target(&target.provider, &target.model);
         }
-        if req.ctx.target.is_none() {
-            // A balancer records the attempts it sends; without one, this is
-            // the place.
-            req.ctx.attempts.push(target.clone());
-        }
-        req.chat.model = target.model.clone();
-        req.ctx.target = Some(target);
+        // Reuses the model name's allocation when it fits.
+        req.chat.model.clone_from(&target.model);
         Box::pin(provider.oneshot(req))
     }
 }

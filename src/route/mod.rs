@@ -32,7 +32,7 @@
 
 mod glob;
 
-use std::collections::HashMap;
+use crate::sync::FastMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -46,7 +46,7 @@ use crate::llm::{LlmFuture, LlmRequest, LlmResponse, Route, Target};
 /// The model table: aliases, patterns, providers and a default.
 #[derive(Debug, Clone, Default)]
 pub struct Resolver {
-    aliases: HashMap<String, Route>,
+    aliases: FastMap<String, Route>,
     patterns: Vec<(String, Route)>,
     providers: Vec<String>,
     default_provider: Option<String>,
