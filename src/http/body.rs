@@ -111,6 +111,18 @@ impl ResponseBody {
 }
 
 impl SseBody {
+    /// Whether the events held may wait another turn ([`MAX_HOLD`]); the
+    /// clock is read once per turn, and starts at the first hold.
+    fn within_hold(&mut self) -> bool {
+        match self.held_since {
+            Some(since) => since.elapsed() < MAX_HOLD,
+            None => {
+                self.held_since = Some(Instant::now());
+                true
+            }
+        }
+    }
+
     /// Encodes one event; `true` when it ended the stream.
     fn push(&mut self, mut event: ChatEvent) -> bool {
         let mut end = false;
@@ -192,7 +204,7 @@ impl Body for ResponseBody {
             && sse.idle_turns < COALESCE_TURNS
             && sse.stream.is_some()
             && sse.buf.len() < BATCH_BYTES
-            && sse.held_since.get_or_insert_with(Instant::now).elapsed() < MAX_HOLD
+            && sse.within_hold()
         {
             // The stream has nothing more this instant, but hyper hands an
             // upstream body over one chunk per turn of the connection's task

@@ -294,7 +294,7 @@ where
         Some(span) => tracing::Instrument::instrument(call, span).await,
         None => call.await,
     };
-    let overhead = timing.overhead();
+    let overhead = timing.settle();
     if let Some(r) = &recorder {
         r.set_overhead(overhead);
     }

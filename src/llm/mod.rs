@@ -11,7 +11,7 @@ mod stream;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
@@ -296,6 +296,9 @@ impl fmt::Debug for Secret {
 pub struct Timing {
     start: Instant,
     upstream_nanos: AtomicU64,
+    /// Set once the overhead is reported (the response headers): waits
+    /// after that are no longer counted.
+    settled: AtomicBool,
 }
 
 impl Default for Timing {
@@ -310,6 +313,7 @@ impl Timing {
         Self {
             start: Instant::now(),
             upstream_nanos: AtomicU64::new(0),
+            settled: AtomicBool::new(false),
         }
     }
 
@@ -337,6 +341,19 @@ impl Timing {
     /// Elapsed time minus upstream time: the gateway's own work so far.
     pub fn overhead(&self) -> Duration {
         self.elapsed().saturating_sub(self.upstream())
+    }
+
+    /// The overhead as reported with the response headers; a stream's later
+    /// waits on its upstream need not be timed after this.
+    pub(crate) fn settle(&self) -> Duration {
+        self.settled.store(true, Ordering::Relaxed);
+        self.overhead()
+    }
+
+    /// Whether [`settle`](Self::settle) was called: nobody reads the
+    /// upstream time any more.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Relaxed)
     }
 }
 

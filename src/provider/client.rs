@@ -364,7 +364,11 @@ impl Stream for UpstreamEvents {
             let polled = Pin::new(body).poll_frame(cx);
             match polled {
                 Poll::Pending => {
-                    this.waiting_since.get_or_insert_with(Instant::now);
+                    // Upstream time counts until the overhead is reported
+                    // (the response headers); after that, spare the clock.
+                    if this.waiting_since.is_none() && !this.timing.is_settled() {
+                        this.waiting_since = Some(Instant::now());
+                    }
                     return Poll::Pending;
                 }
                 Poll::Ready(_) => {
