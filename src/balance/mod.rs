@@ -159,29 +159,47 @@ impl State {
         req: &LlmRequest,
     ) -> Result<(Arc<Deployment>, bool), ApiError> {
         let now = Instant::now();
-        // One pass to count, one to gather the pool: a request costs a
-        // single allocation here (the candidates), not a list per step.
-        let deployments = read(&group.deployments);
-        let live = || {
-            deployments
-                .iter()
-                .filter(|d| d.weight.load(Ordering::Relaxed) > 0)
-        };
+        // Two passes over the list under its lock, one to count and one to
+        // gather the pool: no list per step. The strategy (user code) runs
+        // after the lock is released.
         let tried = |d: &Arc<Deployment>| req.ctx.attempts.tried(&d.target);
         let cooling = |d: &Arc<Deployment>| lock(&d.health).cooling(now);
-        if live().next().is_none() {
+        let (pool, fresh_left, wait) = {
+            let deployments = read(&group.deployments);
+            let live = || {
+                deployments
+                    .iter()
+                    .filter(|d| d.weight.load(Ordering::Relaxed) > 0)
+            };
+            if live().next().is_none() {
+                return Err(ApiError::new(
+                    ErrorKind::Overloaded,
+                    format!("model `{route}` has no deployment to serve it"),
+                ));
+            }
+            let healthy_untried = live().filter(|d| !tried(d) && cooling(d).is_none()).count();
+            // The healthy untried deployments, or else the healthy tried ones.
+            let from_untried = healthy_untried > 0;
+            let pool: Vec<Arc<Deployment>> = live()
+                .filter(|d| tried(d) != from_untried && cooling(d).is_none())
+                .cloned()
+                .collect();
+            // (Also empty when one started cooling since the count.)
+            let wait = pool
+                .is_empty()
+                .then(|| live().filter_map(cooling).min().unwrap_or(Duration::ZERO));
+            // After this pick, is a fresh deployment left for a next attempt?
+            (pool, healthy_untried > 1, wait)
+        };
+        if let Some(wait) = wait {
             return Err(ApiError::new(
                 ErrorKind::Overloaded,
-                format!("model `{route}` has no deployment to serve it"),
-            ));
+                format!("every deployment of model `{route}` is cooling down after failures"),
+            )
+            .with_retry_after(wait));
         }
-        let healthy_untried = live().filter(|d| !tried(d) && cooling(d).is_none()).count();
-        // After this pick, is a fresh deployment left for a next attempt?
-        let fresh_left = healthy_untried > 1;
-        // The healthy untried deployments, or else the healthy tried ones.
-        let from_untried = healthy_untried > 0;
-        let candidates: Vec<Candidate<'_>> = live()
-            .filter(|d| tried(d) != from_untried && cooling(d).is_none())
+        let candidates: Vec<Candidate<'_>> = pool
+            .iter()
             .map(|d| Candidate {
                 target: &d.target,
                 weight: d.weight.load(Ordering::Relaxed),
@@ -189,27 +207,9 @@ impl State {
                 latency: lock(&d.latency).get(),
             })
             .collect();
-        if candidates.is_empty() {
-            // (Also when one started cooling since the count above.)
-            let wait = live().filter_map(cooling).min().unwrap_or(Duration::ZERO);
-            return Err(ApiError::new(
-                ErrorKind::Overloaded,
-                format!("every deployment of model `{route}` is cooling down after failures"),
-            )
-            .with_retry_after(wait));
-        }
         let counter = group.counter.fetch_add(1, Ordering::Relaxed);
-        let i = self.strategy.pick(&candidates, counter);
-        let chosen = candidates[i.min(candidates.len() - 1)].target;
-        // The candidates borrow the deployments: find the one chosen.
-        let deployment = deployments
-            .iter()
-            .find(|d| std::ptr::eq(&d.target, chosen))
-            .cloned();
-        match deployment {
-            Some(d) => Ok((d, fresh_left)),
-            None => Err(ApiError::api("the balancer lost the deployment it chose")),
-        }
+        let i = self.strategy.pick(&candidates, counter).min(pool.len() - 1);
+        Ok((pool[i].clone(), fresh_left))
     }
 
     fn failure(&self, d: &Deployment, err: &ApiError) {
