@@ -807,3 +807,44 @@ async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
     assert_eq!(got.status, 200);
     assert_eq!(up.accepted(), opened);
 }
+
+/// The default pool keeps a burst of 24 requests' connections (the old
+/// default, 16, closed a third of them and the next burst opened them
+/// again): bursts that come back reuse what the first one opened.
+#[tokio::test]
+async fn the_default_pool_keeps_a_burst_of_24_connections_for_the_next() {
+    let completion = fixture("openai_nonstream_parallel_tool_calls.json");
+    let up = Upstream::start(move |_| {
+        Reply::json(200, completion.clone()).head_delay(Duration::from_millis(300))
+    })
+    .await;
+    let gw = gateway(OPENAI_UPSTREAM, Some(&up)).await;
+    let body = anthropic_request("big", false);
+    let burst = || {
+        futures_util::future::join_all((0..24).map(|_| {
+            gw.post(
+                "/v1/messages",
+                &[("anthropic-version", "2023-06-01")],
+                &body,
+            )
+        }))
+    };
+    for got in burst().await {
+        assert_eq!(got.status, 200);
+    }
+    let opened = up.accepted();
+    eventually("the first burst's connections stay pooled", || {
+        up.connected() == opened
+    })
+    .await;
+    for _ in 0..2 {
+        for got in burst().await {
+            assert_eq!(got.status, 200);
+        }
+    }
+    // 24 at most in flight at once, and a few more when a request finding
+    // every pooled connection busy starts one; a pool that closed the
+    // surplus would reopen a third of them for each burst (40 or more).
+    let total = up.accepted();
+    assert!(total <= 28, "three bursts of 24 opened {total} connections");
+}
