@@ -90,6 +90,18 @@ pub(super) fn forward_headers(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// Whether a content type is JSON: `application/json` or `…+json`, any
+/// case, parameters ignored; an empty one is taken as JSON.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let ends_with_json = essence
+        .len()
+        .checked_sub(5)
+        .and_then(|at| essence.get(at..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case("+json"));
+    essence.is_empty() || essence.eq_ignore_ascii_case("application/json") || ends_with_json
+}
+
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::invalid_request(message)
 }
@@ -115,11 +127,12 @@ where
     B::Error: Into<BoxError>,
 {
     if let Some(ct) = headers.get(CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-        let essence = ct.split(';').next().unwrap_or("").trim();
-        if !(essence == "application/json" || essence.ends_with("+json") || essence.is_empty()) {
+        let ct = ct.to_str().unwrap_or("");
+        if !is_json(ct) {
+            let essence = ct.split(';').next().unwrap_or("").trim();
             let mut err = invalid(format!(
-                "the request body must be JSON (content-type: application/json), not `{essence}`"
+                "the request body must be JSON (content-type: application/json), not `{}`",
+                essence.to_ascii_lowercase()
             ));
             err.status = Some(415);
             return Err(err);
@@ -195,6 +208,28 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_content_types() {
+        for ct in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/vnd.api+JSON",
+            " ",
+            "",
+        ] {
+            assert!(is_json(ct), "{ct:?}");
+        }
+        for ct in [
+            "text/plain",
+            "json",
+            "application/jsonx",
+            "application/json+xml",
+            "é+json2",
+        ] {
+            assert!(!is_json(ct), "{ct:?}");
+        }
+    }
 
     #[test]
     fn credentials_from_either_header() {
