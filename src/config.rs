@@ -79,7 +79,7 @@
 //! total_ms = 900000           # the whole request, retries and stream included
 //!
 //! [pool]                      # the upstream connection pool
-//! max_idle_per_host = 32      # idle connections kept per host and server thread
+//! max_idle_per_host = 16      # idle connections kept per host and server thread
 //! idle_timeout_ms = 90000     # an idle connection is closed after this long
 //! ```
 //!

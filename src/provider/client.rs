@@ -54,19 +54,22 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Durat
 ///
 /// The cap trades memory for reconnects. An idle hyper connection keeps its
 /// buffers (8 KiB of read buffer, 8 KiB for request heads): ~18 KiB live,
-/// ~30 KiB of RSS measured with the allocator pages around it. But when more
-/// of a thread's connections to a host come back idle at once than the cap,
-/// the surplus is closed and the next burst opens new ones, each a TCP (and
+/// ~30 KiB of RSS measured with the allocator pages around it. When more of
+/// a thread's connections to a host are idle at once than the cap, the
+/// surplus is closed and the next burst opens new ones, each a TCP (and
 /// TLS) handshake; hyper also starts a connection whenever a request finds
-/// none idle, and pools it when it is ready. With a fast upstream most
-/// connections are idle most of the time, so the cap must cover a thread's
-/// share of the concurrency. Measured with 32 client connections over two
-/// threads (the load benchmark): a cap of 16 opened 250–370 upstream
-/// connections a second, 24 or more none after the first second; 32 rather
-/// than 16 keeps ~0.9 MiB more RSS after the benchmark's 64 concurrent
-/// streams. Size it to the requests in flight to one host per thread.
+/// none idle, and pools it when it is ready. An LLM upstream keeps its
+/// connections busy for seconds, so few are idle at once and 16 rarely
+/// closes one; a fast upstream leaves most of them idle most of the time.
+/// Measured with 32 client connections over two threads against the load
+/// benchmark's mock (answers in ~0.1 ms): a cap of 16 opened 250–370
+/// upstream connections a second, 24 or more at most ~6 once warm; 32
+/// instead of 16 kept ~0.9 MiB more RSS after the benchmark's 64 concurrent
+/// streams, and the load run's requests per second moved less than its
+/// run-to-run spread. Size it to the idle connections a thread needs between
+/// bursts to one host.
 #[cfg(any(feature = "client", feature = "config"))]
-pub(crate) const DEFAULT_MAX_IDLE_PER_HOST: usize = 32;
+pub(crate) const DEFAULT_MAX_IDLE_PER_HOST: usize = 16;
 
 /// How long [`HttpClient::hyper`] keeps an idle connection (and the
 /// config's `pool.idle_timeout_ms` default).
@@ -117,9 +120,10 @@ impl ClientOptions {
 
     /// Idle connections kept per upstream host, per thread that sends (each
     /// thread has a pool of its own): a burst leaves no more than this open
-    /// on each thread; the others close as they come back. Default 32. Below
-    /// a thread's share of the requests in flight to a host, connections
-    /// close and reopen under load (each ~30 KiB of RSS while idle). Zero
+    /// on each thread; the others close as they come back. Default 16. When
+    /// more than this are idle at once between bursts (a fast upstream),
+    /// connections close and reopen under load; each idle one keeps ~30 KiB
+    /// of RSS. Zero
     /// turns pooling off: every request opens a connection of its own (and
     /// HTTP/2 connections are not shared either).
     pub fn max_idle_per_host(mut self, max: usize) -> Self {

@@ -808,17 +808,18 @@ async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
     assert_eq!(up.accepted(), opened);
 }
 
-/// The default pool keeps a burst of 24 requests' connections (the old
-/// default, 16, closed a third of them and the next burst opened them
-/// again): bursts that come back reuse what the first one opened.
+/// A pool whose cap covers a burst keeps the burst's connections: bursts
+/// that come back reuse what the first one opened. (With a cap of 16, each
+/// burst of 24 closed 8 connections and the next opened them again.)
 #[tokio::test]
-async fn the_default_pool_keeps_a_burst_of_24_connections_for_the_next() {
+async fn a_pool_as_large_as_a_burst_keeps_its_connections_for_the_next() {
     let completion = fixture("openai_nonstream_parallel_tool_calls.json");
     let up = Upstream::start(move |_| {
         Reply::json(200, completion.clone()).head_delay(Duration::from_millis(300))
     })
     .await;
-    let gw = gateway(OPENAI_UPSTREAM, Some(&up)).await;
+    let toml = format!("{OPENAI_UPSTREAM}\n[pool]\nmax_idle_per_host = 32\n");
+    let gw = gateway(&toml, Some(&up)).await;
     let body = anthropic_request("big", false);
     let burst = || {
         futures_util::future::join_all((0..24).map(|_| {
