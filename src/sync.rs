@@ -7,7 +7,8 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// The hash map of the per-request lookups (providers, routes, groups,
 /// metric series, requests in flight): keys are short names and ids, for
 /// which SipHash costs more than the rest of the lookup. foldhash seeds each
-/// map at random; no map here takes keys a client can choose in bulk.
+/// map at random; the one map a client's choice of model can add keys to
+/// (the metric series) is capped.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {

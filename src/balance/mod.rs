@@ -159,9 +159,8 @@ impl State {
         req: &LlmRequest,
     ) -> Result<(Arc<Deployment>, bool), ApiError> {
         let now = Instant::now();
-        // Two passes over the list under its lock, one to count and one to
-        // gather the pool: no list per step. The strategy (user code) runs
-        // after the lock is released.
+        // The pool is gathered under the group's lock without a list per
+        // step; the strategy (user code) runs after the lock is released.
         let tried = |d: &Arc<Deployment>| req.ctx.attempts.tried(&d.target);
         let cooling = |d: &Arc<Deployment>| lock(&d.health).cooling(now);
         let (pool, fresh_left, wait) = {
@@ -177,19 +176,25 @@ impl State {
                     format!("model `{route}` has no deployment to serve it"),
                 ));
             }
-            let healthy_untried = live().filter(|d| !tried(d) && cooling(d).is_none()).count();
             // The healthy untried deployments, or else the healthy tried ones.
-            let from_untried = healthy_untried > 0;
-            let pool: Vec<Arc<Deployment>> = live()
-                .filter(|d| tried(d) != from_untried && cooling(d).is_none())
+            let untried: Vec<Arc<Deployment>> = live()
+                .filter(|d| !tried(d) && cooling(d).is_none())
                 .cloned()
                 .collect();
-            // (Also empty when one started cooling since the count.)
+            // After this pick, is a fresh deployment left for a next attempt?
+            let fresh_left = untried.len() > 1;
+            let pool: Vec<Arc<Deployment>> = if untried.is_empty() {
+                live()
+                    .filter(|d| tried(d) && cooling(d).is_none())
+                    .cloned()
+                    .collect()
+            } else {
+                untried
+            };
             let wait = pool
                 .is_empty()
                 .then(|| live().filter_map(cooling).min().unwrap_or(Duration::ZERO));
-            // After this pick, is a fresh deployment left for a next attempt?
-            (pool, healthy_untried > 1, wait)
+            (pool, fresh_left, wait)
         };
         if let Some(wait) = wait {
             return Err(ApiError::new(

@@ -226,6 +226,7 @@ mod tests {
             "application/jsonx",
             "application/json+xml",
             "é+json2",
+            "éabcd",
         ] {
             assert!(!is_json(ct), "{ct:?}");
         }

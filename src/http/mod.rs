@@ -257,7 +257,12 @@ where
             if let Some(r) = start(format) {
                 r.finish(Outcome::Success, 200);
             }
-            return finish_headers(models_response(format, &cfg.models), format, &id, &timing);
+            return finish_headers(
+                models_response(format, &cfg.models),
+                format,
+                &id,
+                timing.overhead(),
+            );
         }
         decode::Endpoint::Call(format, operation) => (format, operation),
     };
@@ -312,20 +317,21 @@ where
         }
         Err(err) => return fail(err),
     };
-    finish_headers(resp, format, &id, &timing)
+    // The header says what the recorder got.
+    finish_headers(resp, format, &id, overhead)
 }
 
 fn finish_headers(
     mut resp: Response<ResponseBody>,
     format: Format,
     id: &str,
-    timing: &Timing,
+    overhead: Duration,
 ) -> Response<ResponseBody> {
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::try_from(id) {
         headers.insert(request_id_header(format), v);
     }
-    if let Ok(v) = HeaderValue::try_from(millis(timing.overhead())) {
+    if let Ok(v) = HeaderValue::try_from(millis(overhead)) {
         headers.insert(HeaderName::from_static(OVERHEAD_HEADER), v);
     }
     resp
@@ -387,7 +393,7 @@ pub fn error_response(
         headers.insert("x-should-retry", HeaderValue::from_static("false"));
     }
     match id {
-        Some(id) => finish_headers(resp, format, id, timing),
+        Some(id) => finish_headers(resp, format, id, timing.overhead()),
         None => resp,
     }
 }

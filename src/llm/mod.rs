@@ -333,25 +333,28 @@ impl Timing {
             .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    /// Total time spent waiting on upstreams so far.
+    /// Total time spent waiting on upstreams so far. Behind the HTTP tier
+    /// ([`crate::http`]), a stream's waits after the response headers (when
+    /// the overhead is reported) are not counted.
     pub fn upstream(&self) -> Duration {
         Duration::from_nanos(self.upstream_nanos.load(Ordering::Relaxed))
     }
 
     /// Elapsed time minus upstream time: the gateway's own work so far.
+    /// Meaningful up to the response headers; see [`upstream`](Self::upstream).
     pub fn overhead(&self) -> Duration {
         self.elapsed().saturating_sub(self.upstream())
     }
 
-    /// The overhead as reported with the response headers; a stream's later
-    /// waits on its upstream need not be timed after this.
+    /// The overhead as reported with the response headers (header and
+    /// metric); a stream's later waits on its upstream are not timed.
     pub(crate) fn settle(&self) -> Duration {
         self.settled.store(true, Ordering::Relaxed);
         self.overhead()
     }
 
-    /// Whether [`settle`](Self::settle) was called: nobody reads the
-    /// upstream time any more.
+    /// Whether [`settle`](Self::settle) was called: the crate reads the
+    /// upstream time no more.
     pub(crate) fn is_settled(&self) -> bool {
         self.settled.load(Ordering::Relaxed)
     }

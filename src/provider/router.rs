@@ -78,14 +78,13 @@ impl Service<LlmRequest> for Providers {
     }
 
     fn call(&mut self, mut req: LlmRequest) -> LlmFuture {
-        if req.ctx.target.is_none() {
-            // A balancer records the attempts it sends and sets the target;
-            // without one, this is the place.
+        // A balancer sets the target and records the attempts it sends;
+        // without one, the route's first target is the one, recorded here
+        // once its provider is known.
+        let own = req.ctx.target.is_none();
+        if own {
             let first = req.ctx.route.as_ref().and_then(|r| r.targets.first());
-            if let Some(target) = first.cloned() {
-                req.ctx.attempts.push(target.clone());
-                req.ctx.target = Some(target);
-            }
+            req.ctx.target = first.cloned();
         }
         let Some(target) = req.ctx.target.as_ref() else {
             return Box::pin(std::future::ready(Err(ApiError::api(
@@ -98,6 +97,9 @@ impl Service<LlmRequest> for Providers {
                 target.provider
             )))));
         };
+        if own {
+            req.ctx.attempts.push(target.clone());
+        }
         if let Some(recorder) = &req.ctx.recorder {
             recorder.set_target(&target.provider, &target.model);
         }
