@@ -23,6 +23,11 @@
 //!   route name (an alias, a pattern, `provider/*`; `unknown` before
 //!   resolution) — never the raw name a client sent — and `outcome` one of
 //!   the four above.
+//!
+//!   Other parts count their own events: retries, hedges, fallbacks and
+//!   cooldowns (see the resilience layers), and the upstream client the
+//!   connections it opens, `llmgate_upstream_connects_total{host}` (see
+//!   `provider::ClientOptions::max_idle_per_host`, feature `client`).
 //! - a `tracing` span `llm.request` with OpenTelemetry GenAI attribute names
 //!   (`gen_ai.operation.name`, `gen_ai.request.model`,
 //!   `gen_ai.provider.name`, `gen_ai.response.model`,

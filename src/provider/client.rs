@@ -124,7 +124,8 @@ impl ClientOptions {
     /// on each thread; the others close as they come back. Default 16. When
     /// more than this are idle at once between bursts (a fast upstream),
     /// connections close and reopen under load; each idle one keeps ~30 KiB
-    /// of RSS. Zero turns pooling off: every request opens a connection of
+    /// of RSS; `llmgate_upstream_connects_total{host}` counts the connections
+    /// opened. Zero turns pooling off: every request opens a connection of
     /// its own (and HTTP/2 connections are not shared either).
     pub fn max_idle_per_host(mut self, max: usize) -> Self {
         self.max_idle_per_host = max;
@@ -433,7 +434,35 @@ mod per_thread {
 
     use super::UpstreamRequest;
 
-    type Hyper = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+    type Hyper = Client<Counted<HttpsConnector<HttpConnector>>, Full<Bytes>>;
+
+    /// Counts the connections a pool opens, by upstream host:
+    /// `llmgate_upstream_connects_total{host}` (a host and port of a
+    /// configured provider). Against the requests sent, it shows whether the
+    /// pool keeps enough idle connections ([`super::ClientOptions`]).
+    #[derive(Clone)]
+    pub(super) struct Counted<C>(C);
+
+    impl<C: tower::Service<http::Uri>> tower::Service<http::Uri> for Counted<C> {
+        type Response = C::Response;
+        type Error = C::Error;
+        type Future = C::Future;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.0.poll_ready(cx)
+        }
+
+        fn call(&mut self, uri: http::Uri) -> Self::Future {
+            // Host and port only: an authority may carry credentials.
+            let host = match (uri.host(), uri.port_u16()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_owned(),
+                (None, _) => String::new(),
+            };
+            ::metrics::counter!("llmgate_upstream_connects_total", "host" => host).increment(1);
+            self.0.call(uri)
+        }
+    }
 
     /// The most an upstream connection buffers of what it reads.
     const READ_BUFFER_MAX: usize = 8 * 1024;
@@ -461,7 +490,7 @@ mod per_thread {
                     // events/s; 1,000 open streams 57 → 55 MB, idle 17 → 15).
                     .http1_max_buf_size(READ_BUFFER_MAX)
                     .pool_timer(TokioTimer::new())
-                    .build::<_, Full<Bytes>>(self.connector.clone())
+                    .build::<_, Full<Bytes>>(Counted(self.connector.clone()))
             })
         }
     }

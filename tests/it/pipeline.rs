@@ -813,6 +813,7 @@ async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
 /// burst of 24 closed 8 connections and the next opened them again.)
 #[tokio::test]
 async fn a_pool_as_large_as_a_burst_keeps_its_connections_for_the_next() {
+    crate::capture::install();
     let completion = fixture("openai_nonstream_parallel_tool_calls.json");
     let up = Upstream::start(move |_| {
         Reply::json(200, completion.clone()).head_delay(Duration::from_millis(300))
@@ -843,4 +844,14 @@ async fn a_pool_as_large_as_a_burst_keeps_its_connections_for_the_next() {
     // surplus would reopen a third of them for each burst (40 or more).
     let total = up.accepted();
     assert!(total <= 28, "three bursts of 24 opened {total} connections");
+    // The connections opened are counted by host, one for each the upstream
+    // accepted (those started for a request that found another first are
+    // still connecting a moment after).
+    let host = up.addr.to_string();
+    let connects =
+        || crate::capture::counter("llmgate_upstream_connects_total", &[("host", &host)]);
+    eventually("every connection opened is counted", || {
+        connects() == up.accepted() as u64
+    })
+    .await;
 }
