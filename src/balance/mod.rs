@@ -51,7 +51,6 @@
 mod health;
 mod strategy;
 
-use crate::sync::FastMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -68,7 +67,7 @@ pub use strategy::{Candidate, Latency, LeastInFlight, RoundRobin, Strategy, Weig
 use crate::chat::ChatEvent;
 use crate::error::{ApiError, ErrorKind};
 use crate::llm::{LlmBody, LlmFuture, LlmRequest, LlmResponse, Route, Target};
-use crate::sync::{lock, read, write};
+use crate::sync::{FastMap, lock, read, write};
 use health::{Health, PeakEwma};
 
 /// One deployment of a group, with its live state.

@@ -33,7 +33,6 @@
 //! # let _ = layer;
 //! ```
 
-use crate::sync::FastMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -43,6 +42,7 @@ use crate::error::ApiError;
 use crate::llm::{LlmFuture, LlmRequest, LlmResponse};
 use crate::retry::{attempt, is_retryable};
 use crate::route::Resolver;
+use crate::sync::FastMap;
 
 #[derive(Debug, Default, Clone)]
 struct Chains {

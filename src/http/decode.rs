@@ -90,10 +90,15 @@ pub(super) fn forward_headers(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// A content type without its parameters (`text/plain; charset=…`).
+fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
 /// Whether a content type is JSON: `application/json` or `…+json`, any
 /// case, parameters ignored; an empty one is taken as JSON.
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let essence = essence(content_type);
     let ends_with_json = essence
         .len()
         .checked_sub(5)
@@ -129,10 +134,9 @@ where
     if let Some(ct) = headers.get(CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("");
         if !is_json(ct) {
-            let essence = ct.split(';').next().unwrap_or("").trim();
             let mut err = invalid(format!(
                 "the request body must be JSON (content-type: application/json), not `{}`",
-                essence.to_ascii_lowercase()
+                essence(ct).to_ascii_lowercase()
             ));
             err.status = Some(415);
             return Err(err);

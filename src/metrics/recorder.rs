@@ -1,6 +1,4 @@
 use std::collections::VecDeque;
-
-use crate::sync::FastMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,7 +11,7 @@ use tracing::Span;
 use crate::Format;
 use crate::chat::Usage;
 use crate::error::ApiError;
-use crate::sync::lock;
+use crate::sync::{FastMap, lock};
 
 /// How a request ended. Exactly one per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -163,8 +163,8 @@ impl HttpClient {
     /// (ring, webpki roots) or plain TCP, a 10 s connect timeout, idle
     /// connections kept 90 s and at most 16 of them per host and thread (as
     /// nginx's `keepalive`: a burst of streams does not leave hundreds of
-    /// connections open; see [`ClientOptions`] for all three), HTTP/1.1 reads of at most 8 KiB (hyper's
-    /// smallest; an idle pooled connection keeps its read buffer, and SSE
+    /// connections open; see [`ClientOptions`] for all three), HTTP/1.1
+    /// reads of at most 8 KiB (hyper's smallest; an idle pooled connection keeps its read buffer, and SSE
     /// events are far smaller). Each thread that sends gets a pool of its
     /// own, so a request and its upstream connection stay on one thread (no
     /// cross-thread wake-ups on the hot path; see the example gateway's

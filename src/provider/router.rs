@@ -1,4 +1,3 @@
-use crate::sync::FastMap;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -7,6 +6,7 @@ use tower::{Service, ServiceExt};
 
 use crate::error::ApiError;
 use crate::llm::{BoxLlmService, LlmFuture, LlmRequest, LlmResponse};
+use crate::sync::FastMap;
 
 /// Routes each request to the provider its target names (the deployment a
 /// balancer chose, else the first target of the resolved route), with the

@@ -32,7 +32,6 @@
 
 mod glob;
 
-use crate::sync::FastMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -42,6 +41,7 @@ pub use glob::glob_match;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::llm::{LlmFuture, LlmRequest, LlmResponse, Route, Target};
+use crate::sync::FastMap;
 
 /// The model table: aliases, patterns, providers and a default.
 #[derive(Debug, Clone, Default)]

@@ -767,27 +767,38 @@ async fn a_provider_key_that_got_a_429_is_skipped_for_a_while() {
 /// `[pool] max_idle_per_host`: a burst of concurrent requests opens a
 /// connection each; when they are done, the pool keeps that many of them and
 /// closes the rest. (The test runtime has one thread, so one pool.)
-#[tokio::test]
-async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
+/// An upstream slow enough that a burst's requests are all in flight at
+/// once, and a gateway whose pool keeps `max_idle` connections.
+async fn pooled_gateway(max_idle: usize) -> (Upstream, TestGateway) {
     let completion = fixture("openai_nonstream_parallel_tool_calls.json");
     let up = Upstream::start(move |_| {
-        // Slow enough that the burst's requests are all in flight at once.
         Reply::json(200, completion.clone()).head_delay(Duration::from_millis(300))
     })
     .await;
-    let toml = format!("{OPENAI_UPSTREAM}\n[pool]\nmax_idle_per_host = 2\n");
+    let toml = format!("{OPENAI_UPSTREAM}\n[pool]\nmax_idle_per_host = {max_idle}\n");
     let gw = gateway(&toml, Some(&up)).await;
+    (up, gw)
+}
+
+/// Sends `n` requests at once; each must succeed.
+async fn burst(gw: &TestGateway, n: usize) {
     let body = anthropic_request("big", false);
-    let burst = (0..5).map(|_| {
+    let sent = (0..n).map(|_| {
         gw.post(
             "/v1/messages",
             &[("anthropic-version", "2023-06-01")],
             &body,
         )
     });
-    for got in futures_util::future::join_all(burst).await {
+    for got in futures_util::future::join_all(sent).await {
         assert_eq!(got.status, 200);
     }
+}
+
+#[tokio::test]
+async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
+    let (up, gw) = pooled_gateway(2).await;
+    burst(&gw, 5).await;
     // One connection per request in flight at once (all five, unless one
     // was slow enough to find another's connection back in the pool).
     let opened = up.accepted();
@@ -797,14 +808,7 @@ async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
     })
     .await;
     // The two kept are reused: one more request opens no connection.
-    let got = gw
-        .post(
-            "/v1/messages",
-            &[("anthropic-version", "2023-06-01")],
-            &body,
-        )
-        .await;
-    assert_eq!(got.status, 200);
+    burst(&gw, 1).await;
     assert_eq!(up.accepted(), opened);
 }
 
@@ -814,30 +818,9 @@ async fn the_pool_keeps_at_most_max_idle_per_host_connections() {
 #[tokio::test]
 async fn a_pool_as_large_as_a_burst_keeps_its_connections_for_the_next() {
     crate::capture::install();
-    let completion = fixture("openai_nonstream_parallel_tool_calls.json");
-    let up = Upstream::start(move |_| {
-        Reply::json(200, completion.clone()).head_delay(Duration::from_millis(300))
-    })
-    .await;
-    let toml = format!("{OPENAI_UPSTREAM}\n[pool]\nmax_idle_per_host = 32\n");
-    let gw = gateway(&toml, Some(&up)).await;
-    let body = anthropic_request("big", false);
-    let burst = || {
-        futures_util::future::join_all((0..24).map(|_| {
-            gw.post(
-                "/v1/messages",
-                &[("anthropic-version", "2023-06-01")],
-                &body,
-            )
-        }))
-    };
-    for got in burst().await {
-        assert_eq!(got.status, 200);
-    }
-    for _ in 0..2 {
-        for got in burst().await {
-            assert_eq!(got.status, 200);
-        }
+    let (up, gw) = pooled_gateway(32).await;
+    for _ in 0..3 {
+        burst(&gw, 24).await;
     }
     // 24 at most in flight at once, and a few more when a request finding
     // every pooled connection busy starts one; a pool that closed the
