@@ -293,7 +293,7 @@ pub fn write_json_event<T: serde::Serialize + ?Sized>(
         buf.put_u8(b'\n');
     }
     buf.put_slice(b"data: ");
-    serde_json::to_writer(buf.writer(), value)?;
+    crate::wire::write_json(buf, value)?;
     buf.put_slice(b"\n\n");
     Ok(())
 }

@@ -400,8 +400,16 @@ impl ToolArguments {
     /// The arguments as JSON text (compact when they were a value).
     pub fn to_json_string(&self) -> String {
         match self {
-            ToolArguments::Json(v) => v.to_string(),
+            ToolArguments::Json(v) => crate::wire::value_to_string(v),
             ToolArguments::Text(s) => s.clone(),
+        }
+    }
+
+    /// [`to_json_string`](Self::to_json_string), keeping text without a copy.
+    pub(crate) fn into_json_string(self) -> String {
+        match self {
+            ToolArguments::Json(v) => crate::wire::value_to_string(&v),
+            ToolArguments::Text(s) => s,
         }
     }
 

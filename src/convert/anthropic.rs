@@ -1334,13 +1334,13 @@ impl EventEncoder {
                 b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
             );
             // Serialising into memory cannot fail.
-            let _ = serde_json::to_writer((&mut *buf).writer(), index);
+            let _ = crate::wire::write_json(buf, index);
             buf.put_slice(b",\"delta\":{\"type\":\"");
             buf.put_slice(kind.as_bytes());
             buf.put_slice(b"\",\"");
             buf.put_slice(field.as_bytes());
             buf.put_slice(b"\":");
-            let _ = serde_json::to_writer((&mut *buf).writer(), text);
+            let _ = crate::wire::write_json(buf, text);
             buf.put_slice(b"}}\n\n");
             return;
         }

@@ -381,9 +381,11 @@ pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
             Tool::Function(f) => {
                 f.name.len()
                     + f.description.as_ref().map_or(0, String::len)
-                    + f.parameters.as_ref().map_or(0, |p| p.to_string().len())
+                    + f.parameters
+                        .as_ref()
+                        .map_or(0, |p| crate::wire::value_to_string(p).len())
             }
-            Tool::Other(v) => v.to_string().len(),
+            Tool::Other(v) => crate::wire::value_to_string(v).len(),
         };
     }
     chars.div_ceil(4) as u64

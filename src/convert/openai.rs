@@ -842,7 +842,8 @@ fn flatten_tool_result(content: Content, is_error: bool, deferred: &mut Vec<Part
                 _ => deferred.push(Part::Document(d)),
             },
             Part::Refusal(r) => texts.push(r.text),
-            Part::Other(v) => texts.push(search_result_text(&v).unwrap_or_else(|| v.to_string())),
+            Part::Other(v) => texts
+                .push(search_result_text(&v).unwrap_or_else(|| crate::wire::value_to_string(&v))),
             Part::ToolCall(_)
             | Part::ToolResult(_)
             | Part::Thinking(_)
@@ -1070,7 +1071,7 @@ fn tool_call_to_wire(c: ToolCall, same: bool) -> w::ToolCall {
             } else {
                 wire_tool_name(&c.name).into_owned()
             },
-            arguments: c.arguments.to_json_string(),
+            arguments: c.arguments.into_json_string(),
             extra: function_extra,
         },
         extra,
@@ -2354,7 +2355,7 @@ impl ChunkEncoder {
                     buf.put_slice(b"data: ");
                     buf.put_slice(head);
                     // Serialising our own types into memory cannot fail.
-                    let _ = serde_json::to_writer((&mut *buf).writer(), &delta);
+                    let _ = crate::wire::write_json(buf, &delta);
                     buf.put_slice(tail);
                     buf.put_slice(b"\n\n");
                 }
@@ -2374,7 +2375,7 @@ impl ChunkEncoder {
     fn serialised_envelope(&self) -> (Vec<u8>, Vec<u8>) {
         const DELTA: &[u8] = b"\"delta\":";
         let chunk = self.chunk_value(w::ChunkDelta::default(), None);
-        let bytes = serde_json::to_vec(&chunk).unwrap_or_default();
+        let bytes = crate::wire::to_json(&chunk).unwrap_or_default();
         // The first `"delta":{}` is the choice's: `id` and `model` before
         // it are strings, where a quote is always escaped.
         let at = bytes

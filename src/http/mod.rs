@@ -353,7 +353,7 @@ fn request_id_header(format: Format) -> HeaderName {
 }
 
 fn json_response<T: Serialize>(status: u16, value: &T) -> Response<ResponseBody> {
-    let (status, bytes) = match serde_json::to_vec(value) {
+    let (status, bytes) = match crate::wire::to_json(value) {
         Ok(b) => (status, b),
         // Serialising our own types cannot fail; answer something valid anyway.
         Err(_) => (

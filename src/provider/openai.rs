@@ -267,7 +267,7 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         ToolNames::for_request(&chat)
     };
     let wire = openai::request_to_wire(*chat, &options)?;
-    let body = serde_json::to_vec(&wire)
+    let body = crate::wire::to_json(&wire)
         .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
 
     let body = Bytes::from(body);
