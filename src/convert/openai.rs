@@ -2375,7 +2375,7 @@ impl ChunkEncoder {
     fn serialised_envelope(&self) -> (Vec<u8>, Vec<u8>) {
         const DELTA: &[u8] = b"\"delta\":";
         let chunk = self.chunk_value(w::ChunkDelta::default(), None);
-        let bytes = crate::wire::to_json(&chunk).unwrap_or_default();
+        let bytes = crate::wire::to_json(&chunk, 0).unwrap_or_default();
         // The first `"delta":{}` is the choice's: `id` and `model` before
         // it are strings, where a quote is always escaped.
         let at = bytes

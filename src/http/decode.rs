@@ -142,10 +142,7 @@ where
             return Err(err);
         }
     }
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
@@ -185,6 +182,14 @@ where
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
         Err(e) => Err(invalid(format!("could not read the request body: {e}"))),
     }
+}
+
+/// The body length a request declares (`content-length`).
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Parses JSON, naming the path of the offending field on error. Tracking

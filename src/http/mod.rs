@@ -283,6 +283,8 @@ where
     ctx.operation = operation;
     ctx.client_key = decode::credential(&parts.headers);
     ctx.forward_headers = decode::forward_headers(&parts.headers);
+    ctx.body_len_hint = decode::declared_length(&parts.headers)
+        .map_or(0, |n| n.min(cfg.max_body_bytes as u64) as usize);
     ctx.timing = timing.clone();
     if let Some(r) = &recorder {
         r.set_requested_model(&chat.model);
@@ -353,7 +355,7 @@ fn request_id_header(format: Format) -> HeaderName {
 }
 
 fn json_response<T: Serialize>(status: u16, value: &T) -> Response<ResponseBody> {
-    let (status, bytes) = match crate::wire::to_json(value) {
+    let (status, bytes) = match crate::wire::to_json(value, 0) {
         Ok(b) => (status, b),
         // Serialising our own types cannot fail; answer something valid anyway.
         Err(_) => (

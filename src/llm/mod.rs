@@ -101,6 +101,9 @@ pub struct RequestContext {
     pub recorder: Option<Recorder>,
     /// Anything else, for user layers and hooks.
     pub extensions: http::Extensions,
+    /// The client body's declared length (0 when unknown): the upstream
+    /// body's buffer starts at it rather than doubling its way there.
+    pub(crate) body_len_hint: usize,
 }
 
 impl RequestContext {
@@ -126,6 +129,7 @@ impl RequestContext {
             timing: Arc::new(Timing::new()),
             recorder: None,
             extensions: http::Extensions::new(),
+            body_len_hint: 0,
         }
     }
 }

@@ -229,7 +229,7 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         wire.top_k = None;
         wire.metadata = None;
     }
-    let body = crate::wire::to_json(&wire)
+    let body = crate::wire::to_json(&wire, ctx.body_len_hint)
         .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
     let uri = if count {
         &cfg.count_tokens_uri

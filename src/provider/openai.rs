@@ -267,7 +267,7 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         ToolNames::for_request(&chat)
     };
     let wire = openai::request_to_wire(*chat, &options)?;
-    let body = crate::wire::to_json(&wire)
+    let body = crate::wire::to_json(&wire, ctx.body_len_hint)
         .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
 
     let body = Bytes::from(body);
