@@ -591,6 +591,18 @@ mod tests {
     }
 
     #[test]
+    fn numbers_go_through_as_the_client_wrote_them() {
+        // serde_json's default float parser may miss by one ulp: this one
+        // would go upstream as 124803.53772609832 (`float_roundtrip` on).
+        let body = r#"{"model":"m","messages":[{"role":"user","content":[{"type":"tool_use","id":"t","name":"f","input":{"x":124803.53772609831,"y":1e-7,"z":18446744073709551615}}]}],"max_tokens":1}"#;
+        let req: super::anthropic::MessagesRequest = super::from_json(body.as_bytes()).unwrap();
+        assert_eq!(
+            String::from_utf8(super::to_json(&req, 0).unwrap()).unwrap(),
+            body
+        );
+    }
+
+    #[test]
     fn wire_types_are_written_as_serde_json_writes_them() {
         let body = json!({
             "model": "gpt-4o", "temperature": 0.7, "top_p": 1e-7, "max_tokens": 4096,
