@@ -189,7 +189,7 @@ impl HttpClient {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(http);
+            .wrap_connector(per_thread::Counted(http));
         Ok(Self::new(per_thread::PerThread {
             pools: Arc::default(),
             connector,
@@ -225,6 +225,76 @@ pub(crate) fn transport_error(err: &BoxError) -> ApiError {
     let mut e = ApiError::new(ErrorKind::Api, message).mark_upstream();
     e.status = Some(502);
     e
+}
+
+/// When an HTTP/1 upstream connection last wrote and first read after that,
+/// kept by the built-in client's connections and attached to each response
+/// (its extensions). The wait between the two is the upstream's own time:
+/// the loopback or network hop, the upstream's work, the wake-up when the
+/// answer arrives. Everything around it, encoding the request, the system
+/// call that writes it, hyper's hand-offs between the connection's task and
+/// the request's, parsing the answer, is the gateway's, and counts in its
+/// overhead (`x-llmgate-overhead-ms`); timed around the whole call, those
+/// were counted as upstream time. HTTP/2 connections carry many requests at
+/// at once: their clock is not read.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WireClock(Arc<WireTimes>);
+
+#[derive(Debug, Default)]
+struct WireTimes {
+    /// Nanoseconds since [`clock_base`] plus one (0: never).
+    wrote: std::sync::atomic::AtomicU64,
+    read: std::sync::atomic::AtomicU64,
+}
+
+/// The origin of [`WireClock`]'s times.
+fn clock_base() -> Instant {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn clock_now() -> u64 {
+    clock_base().elapsed().as_nanos() as u64 + 1
+}
+
+impl WireClock {
+    /// The connection wrote (bytes or a flush).
+    pub(crate) fn wrote(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0.wrote.store(clock_now(), Relaxed);
+    }
+
+    /// The connection read bytes: the first read after a write is when the
+    /// answer began to arrive (later ones do not read the clock).
+    pub(crate) fn read(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.0.read.load(Relaxed) <= self.0.wrote.load(Relaxed) {
+            self.0.read.store(clock_now(), Relaxed);
+        }
+    }
+
+    /// From the last write to the first read after it; `None` when nothing
+    /// was read since the last write.
+    pub(crate) fn wait(&self) -> Option<std::time::Duration> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (wrote, read) = (self.0.wrote.load(Relaxed), self.0.read.load(Relaxed));
+        (wrote > 0 && read > wrote).then(|| std::time::Duration::from_nanos(read - wrote))
+    }
+}
+
+/// How long a call that took `elapsed` waited on its upstream: the wire
+/// time of the response's connection ([`WireClock`]) when it kept one,
+/// else the whole call.
+pub(crate) fn upstream_wait<B>(
+    response: Option<&Response<B>>,
+    elapsed: std::time::Duration,
+) -> std::time::Duration {
+    response
+        // An HTTP/2 connection interleaves requests: its clock is no one's.
+        .filter(|r| r.version() < http::Version::HTTP_2)
+        .and_then(|r| r.extensions().get::<WireClock>())
+        .and_then(WireClock::wait)
+        .map_or(elapsed, |wait| wait.min(elapsed))
 }
 
 /// Reads a whole upstream body, at most `limit` bytes, counting the wait as
@@ -421,32 +491,39 @@ impl Stream for UpstreamEvents {
 
 #[cfg(feature = "client")]
 mod per_thread {
+    use std::future::Future;
+    use std::pin::Pin;
     use std::sync::Arc;
     use std::task::{Context, Poll};
 
     use bytes::Bytes;
     use http_body_util::Full;
     use hyper_rustls::HttpsConnector;
-    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
     use hyper_util::client::legacy::{Client, ResponseFuture};
-    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use thread_local::ThreadLocal;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::TcpStream;
 
-    use super::UpstreamRequest;
+    use super::{UpstreamRequest, WireClock};
 
-    type Hyper = Client<Counted<HttpsConnector<HttpConnector>>, Full<Bytes>>;
+    type Hyper = Client<HttpsConnector<Counted<HttpConnector>>, Full<Bytes>>;
 
     /// Counts the connections a pool opens, by upstream host:
     /// `llmgate_upstream_connects_total{host}` (a host and port of a
     /// configured provider). Against the requests sent, it shows whether the
     /// pool keeps enough idle connections ([`super::ClientOptions`]).
     #[derive(Clone)]
-    pub(super) struct Counted<C>(C);
+    pub(super) struct Counted<C>(pub(super) C);
 
-    impl<C: tower::Service<http::Uri>> tower::Service<http::Uri> for Counted<C> {
-        type Response = C::Response;
+    impl<C> tower::Service<http::Uri> for Counted<C>
+    where
+        C: tower::Service<http::Uri, Response = TokioIo<TcpStream>>,
+    {
+        type Response = TokioIo<ClockedTcp>;
         type Error = C::Error;
-        type Future = C::Future;
+        type Future = Connecting<C::Future>;
 
         fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
             self.0.poll_ready(cx)
@@ -460,7 +537,100 @@ mod per_thread {
                 (None, _) => String::new(),
             };
             ::metrics::counter!("llmgate_upstream_connects_total", "host" => host).increment(1);
-            self.0.call(uri)
+            Connecting {
+                inner: self.0.call(uri),
+            }
+        }
+    }
+
+    pin_project_lite::pin_project! {
+        /// A TCP connection being opened, to be clocked ([`ClockedTcp`]).
+        pub(super) struct Connecting<F> {
+            #[pin]
+            inner: F,
+        }
+    }
+
+    impl<F: Future<Output = Result<TokioIo<TcpStream>, E>>, E> Future for Connecting<F> {
+        type Output = Result<TokioIo<ClockedTcp>, E>;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            self.project().inner.poll(cx).map_ok(|io| {
+                TokioIo::new(ClockedTcp {
+                    tcp: io.into_inner(),
+                    clock: WireClock::default(),
+                })
+            })
+        }
+    }
+
+    /// An upstream TCP connection that keeps a [`WireClock`] of its reads
+    /// and writes (below TLS, so encryption counts as the gateway's work),
+    /// and attaches it to the responses it carries.
+    pub(super) struct ClockedTcp {
+        tcp: TcpStream,
+        clock: WireClock,
+    }
+
+    impl Connection for ClockedTcp {
+        fn connected(&self) -> Connected {
+            self.tcp.connected().extra(self.clock.clone())
+        }
+    }
+
+    impl AsyncRead for ClockedTcp {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let before = buf.filled().len();
+            let polled = Pin::new(&mut self.tcp).poll_read(cx, buf);
+            if buf.filled().len() > before {
+                self.clock.read();
+            }
+            polled
+        }
+    }
+
+    impl AsyncWrite for ClockedTcp {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let polled = Pin::new(&mut self.tcp).poll_write(cx, buf);
+            if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+                self.clock.wrote();
+            }
+            polled
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            let polled = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+            if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+                self.clock.wrote();
+            }
+            polled
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.tcp.is_write_vectored()
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.tcp).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.tcp).poll_shutdown(cx)
         }
     }
 
@@ -472,7 +642,7 @@ mod per_thread {
     #[derive(Clone)]
     pub(super) struct PerThread {
         pub(super) pools: Arc<ThreadLocal<Hyper>>,
-        pub(super) connector: HttpsConnector<HttpConnector>,
+        pub(super) connector: HttpsConnector<Counted<HttpConnector>>,
         pub(super) options: super::ClientOptions,
     }
 
@@ -490,7 +660,7 @@ mod per_thread {
                     // events/s; 1,000 open streams 57 → 55 MB, idle 17 → 15).
                     .http1_max_buf_size(READ_BUFFER_MAX)
                     .pool_timer(TokioTimer::new())
-                    .build::<_, Full<Bytes>>(Counted(self.connector.clone()))
+                    .build::<_, Full<Bytes>>(self.connector.clone())
             })
         }
     }
@@ -507,5 +677,96 @@ mod per_thread {
         fn call(&mut self, req: UpstreamRequest) -> ResponseFuture {
             self.client().request(req)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn answered(clock: Option<WireClock>, version: http::Version) -> Response<()> {
+        let mut resp = Response::new(());
+        *resp.version_mut() = version;
+        if let Some(clock) = clock {
+            resp.extensions_mut().insert(clock);
+        }
+        resp
+    }
+
+    #[test]
+    fn the_wire_clock_times_from_the_last_write_to_the_first_read_after_it() {
+        let clock = WireClock::default();
+        assert_eq!(clock.wait(), None, "nothing written");
+        clock.read();
+        assert_eq!(clock.wait(), None, "a read before any write");
+        clock.wrote();
+        assert_eq!(clock.wait(), None, "nothing read since the write");
+        clock.read();
+        let first = clock.wait().expect("a read after the write");
+        clock.read();
+        assert_eq!(clock.wait(), Some(first), "later reads keep the first");
+        clock.wrote();
+        assert_eq!(clock.wait(), None, "a new write waits for its answer");
+        clock.read();
+        assert!(clock.wait().is_some());
+
+        // The wait of a response with a clock, never more than the call;
+        // the whole call without one, or on HTTP/2.
+        let call = Duration::from_secs(3600);
+        let wait = clock.wait().unwrap();
+        let http1 = answered(Some(clock.clone()), http::Version::HTTP_11);
+        assert_eq!(upstream_wait(Some(&http1), call), wait);
+        assert_eq!(upstream_wait(Some(&http1), Duration::ZERO), Duration::ZERO);
+        let h2 = answered(Some(clock), http::Version::HTTP_2);
+        assert_eq!(upstream_wait(Some(&h2), call), call);
+        assert_eq!(
+            upstream_wait(Some(&answered(None, http::Version::HTTP_11)), call),
+            call
+        );
+        assert_eq!(upstream_wait::<()>(None, call), call);
+    }
+
+    /// The built-in client's connections attach their clock to every
+    /// response, each with its own exchange (a pooled connection is reused).
+    #[cfg(feature = "client")]
+    #[tokio::test]
+    async fn the_built_in_client_clocks_each_exchange_on_the_wire() {
+        use hyper_util::rt::TokioIo;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let svc = hyper::service::service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+        let client = HttpClient::hyper().unwrap();
+        let mut waits = Vec::new();
+        for _ in 0..2 {
+            let req = http::Request::get(format!("http://{addr}/"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let start = Instant::now();
+            let resp = client.send(req).await.unwrap();
+            let elapsed = start.elapsed();
+            let clock = resp
+                .extensions()
+                .get::<WireClock>()
+                .expect("a clock")
+                .clone();
+            let wait = clock.wait().expect("the answer was read after the request");
+            assert!(wait <= elapsed, "{wait:?} of a {elapsed:?} call");
+            assert_eq!(upstream_wait(Some(&resp), elapsed), wait);
+            waits.push((clock, wait));
+            let _ = resp.into_body().collect().await.unwrap();
+        }
+        // One connection (the listener accepts one), two exchanges.
+        assert!(Arc::ptr_eq(&waits[0].0.0, &waits[1].0.0));
     }
 }

@@ -99,7 +99,8 @@ pub(crate) async fn send_with_keys(
         let request = build(key.as_ref().map(|(_, k)| k))?;
         let start = std::time::Instant::now();
         let sent = client.send(request).await;
-        ctx.timing.add_upstream(start.elapsed());
+        ctx.timing
+            .add_upstream(client::upstream_wait(sent.as_ref().ok(), start.elapsed()));
         let resp = sent.map_err(|e| client::transport_error(&e))?;
         let status = resp.status().as_u16();
         if resp.status().is_success() {
