@@ -69,9 +69,10 @@ for t in ["same", "convert"]:
     # One-connection latency is noisy: the floor can measure slower than llmgate.
     floor_ratio = f"{header / over_floor:.2f}" if over_floor > 0 else "— (the floor measured slower)"
     p(f"| {NAMES[t]} | {header:,.0f} | {measured:,.0f} | {header / measured:.2f} | {over_floor:,.0f} | {floor_ratio} |")
-p("\nThe header counts the time the request spends in llmgate's layers minus the time waiting on the"
-  " upstream; it cannot see hyper reading and writing the client's connection, the second loopback hop,"
-  " or the wake-ups between them, which the bare hyper proxy pays too (last two columns).")
+p("\nThe header counts the time from the HTTP tier's call to the response headers minus the upstream's time"
+  " on the wire (from the upstream connection's last write to its first read after it); it cannot see hyper"
+  " reading the client's request and writing the answer, the second loopback hop, or the wake-ups, which the"
+  " bare hyper proxy pays too (last two columns).")
 
 p("\n## Memory (gateway RSS)\n")
 p(f"- at start: {int(rss_start) / 1024:.1f} MiB; idle 2 s after the load: {int(rss_idle) / 1024:.1f} MiB;"
