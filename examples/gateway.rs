@@ -217,6 +217,8 @@ fn serve(listener: std::net::TcpListener, app: Router) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
+    use llmgate::http::ArrivalIo;
+    use tower::ServiceExt;
 
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -244,8 +246,15 @@ fn serve(listener: std::net::TcpListener, app: Router) -> std::io::Result<()> {
                     _ = &mut ctrl_c => break,
                 };
                 let _ = tcp.set_nodelay(true);
-                let conn =
-                    http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()));
+                // The overhead counts from when each request's first bytes
+                // are read, not from the router's call.
+                let io = ArrivalIo::new(tcp);
+                let arrival = io.arrival();
+                let app = app.clone().map_request(move |mut req: http::Request<_>| {
+                    req.extensions_mut().insert(arrival.clone());
+                    req
+                });
+                let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {

@@ -30,7 +30,13 @@
 //!
 //! Every response carries the request id (`request-id` for Anthropic
 //! clients, `x-request-id` for OpenAI ones) and the gateway's own time so far
-//! in `x-llmgate-overhead-ms` (for a stream: up to the headers).
+//! in `x-llmgate-overhead-ms` (for a stream: up to the headers): from the
+//! call, or from when the request's first bytes were read if its connection
+//! is an [`ArrivalIo`], to the response headers, minus the time spent on
+//! upstreams. With the built-in client that is the time on the wire, from the
+//! upstream connection's last write to its first read after it; encoding,
+//! writing and parsing count as the gateway's. The clock cannot see the
+//! wake-ups before a read, nor hyper writing the answer that carries it.
 //!
 //! ```
 //! use llmgate::http::HttpLayer;
@@ -58,6 +64,7 @@
 //! # });
 //! ```
 
+mod arrival;
 mod body;
 mod decode;
 
@@ -75,6 +82,7 @@ use http_body::Body;
 use serde::Serialize;
 use tower::{Layer, Service, ServiceExt};
 
+pub use arrival::{Arrival, ArrivalIo};
 pub use body::ResponseBody;
 
 use crate::Format;
@@ -237,7 +245,14 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let timing = Arc::new(Timing::new());
+    // From when the request began to arrive, if its connection says
+    // ([`ArrivalIo`]), else from now.
+    let timing = Arc::new(
+        match req.extensions().get::<Arrival>().and_then(Arrival::started) {
+            Some(at) => Timing::since(at),
+            None => Timing::new(),
+        },
+    );
     let (parts, body) = req.into_parts();
     let id = crate::convert::random_id("req_");
     // Every request that reaches the HTTP tier is recorded, whatever it asks.
@@ -506,5 +521,43 @@ mod tests {
         assert_eq!(millis(Duration::from_micros(1_234)), "1.234");
         assert_eq!(millis(Duration::from_nanos(999_999_600)), "1000.000");
         assert_eq!(millis(Duration::from_secs(61)), "61000.000");
+    }
+
+    /// The clock starts when the request began to arrive on its connection
+    /// (an `Arrival` in its extensions), else at the call.
+    #[tokio::test]
+    async fn the_clock_starts_when_the_request_began_to_arrive() {
+        use std::sync::Mutex;
+
+        let seen: Arc<Mutex<Vec<std::time::Instant>>> = Arc::default();
+        let log = seen.clone();
+        let inner = tower::service_fn(move |req: LlmRequest| {
+            log.lock().unwrap().push(req.ctx.timing.start());
+            async { Err::<LlmResponse, _>(ApiError::api("stop here")) }
+        });
+        let http = HttpLayer::new().layer(inner);
+        let request = || {
+            http::Request::post("/v1/chat/completions")
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(Bytes::from_static(
+                    br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+                )))
+                .unwrap()
+        };
+
+        let arrival = Arrival::default();
+        arrival.0.set_now();
+        let arrived = arrival.started().unwrap();
+        let mut req = request();
+        req.extensions_mut().insert(arrival);
+        let before_call = std::time::Instant::now();
+        let _ = http.clone().oneshot(req).await.unwrap();
+        let _ = http.clone().oneshot(request()).await.unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen[0], arrived, "from the arrival");
+        assert!(
+            seen[1] >= before_call,
+            "from the call when no arrival is known"
+        );
     }
 }

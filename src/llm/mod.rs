@@ -321,6 +321,14 @@ impl Timing {
         }
     }
 
+    /// Starts the clock at `start` (when the request began to arrive).
+    pub(crate) fn since(start: Instant) -> Self {
+        Self {
+            start,
+            ..Self::new()
+        }
+    }
+
     /// When the request arrived.
     pub fn start(&self) -> Instant {
         self.start

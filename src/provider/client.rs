@@ -19,6 +19,7 @@ use crate::convert::{anthropic, openai};
 use crate::error::{ApiError, ErrorKind};
 use crate::llm::Timing;
 use crate::sse::{SseDecoder, SseEvent};
+use crate::sync::AtomicInstant;
 
 /// A boxed error of the upstream client.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -242,43 +243,29 @@ pub(crate) struct WireClock(Arc<WireTimes>);
 
 #[derive(Debug, Default)]
 struct WireTimes {
-    /// Nanoseconds since [`clock_base`] plus one (0: never).
-    wrote: std::sync::atomic::AtomicU64,
-    read: std::sync::atomic::AtomicU64,
-}
-
-/// The origin of [`WireClock`]'s times.
-fn clock_base() -> Instant {
-    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
-fn clock_now() -> u64 {
-    clock_base().elapsed().as_nanos() as u64 + 1
+    wrote: AtomicInstant,
+    read: AtomicInstant,
 }
 
 impl WireClock {
     /// The connection wrote (bytes or a flush).
     pub(crate) fn wrote(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.0.wrote.store(clock_now(), Relaxed);
+        self.0.wrote.set_now();
     }
 
     /// The connection read bytes: the first read after a write is when the
     /// answer began to arrive (later ones do not read the clock).
     pub(crate) fn read(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
-        if self.0.read.load(Relaxed) <= self.0.wrote.load(Relaxed) {
-            self.0.read.store(clock_now(), Relaxed);
+        if self.0.read.not_after(&self.0.wrote) {
+            self.0.read.set_now();
         }
     }
 
     /// From the last write to the first read after it; `None` when nothing
     /// was read since the last write.
     pub(crate) fn wait(&self) -> Option<std::time::Duration> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let (wrote, read) = (self.0.wrote.load(Relaxed), self.0.read.load(Relaxed));
-        (wrote > 0 && read > wrote).then(|| std::time::Duration::from_nanos(read - wrote))
+        let (wrote, read) = (self.0.wrote.get()?, self.0.read.get()?);
+        (read > wrote).then(|| read - wrote)
     }
 }
 
