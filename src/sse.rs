@@ -293,7 +293,10 @@ pub fn write_json_event<T: serde::Serialize + ?Sized>(
         buf.put_u8(b'\n');
     }
     buf.put_slice(b"data: ");
-    crate::wire::write_json(buf, value)?;
+    // serde_json, not sonic-rs: `value` is the caller's, and may be a type
+    // (a `RawValue`) whose serde_json-specific serialisation sonic-rs does
+    // not know.
+    serde_json::to_writer(buf.writer(), value)?;
     buf.put_slice(b"\n\n");
     Ok(())
 }

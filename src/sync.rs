@@ -52,6 +52,7 @@ impl AtomicInstant {
 
     /// Whether it is unset, or set no later than `other` (unset counts as
     /// the earliest).
+    #[cfg(feature = "client")]
     pub(crate) fn not_after(&self, other: &AtomicInstant) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         self.0.load(Relaxed) <= other.0.load(Relaxed)

@@ -123,6 +123,7 @@ pub(super) async fn request<B>(
     format: Format,
     operation: Operation,
     headers: &HeaderMap,
+    declared: Option<u64>,
     body: B,
     limit: usize,
 ) -> Result<ChatRequest, ApiError>
@@ -142,7 +143,6 @@ where
             return Err(err);
         }
     }
-    let declared = declared_length(headers);
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }

@@ -289,17 +289,25 @@ where
         }
         resp
     };
-    let chat =
-        match decode::request(format, operation, &parts.headers, body, cfg.max_body_bytes).await {
-            Ok(chat) => chat,
-            Err(err) => return fail(err),
-        };
+    let declared = decode::declared_length(&parts.headers);
+    let chat = match decode::request(
+        format,
+        operation,
+        &parts.headers,
+        declared,
+        body,
+        cfg.max_body_bytes,
+    )
+    .await
+    {
+        Ok(chat) => chat,
+        Err(err) => return fail(err),
+    };
     let mut ctx = RequestContext::with_id(id.clone(), format, chat.model.clone());
     ctx.operation = operation;
     ctx.client_key = decode::credential(&parts.headers);
     ctx.forward_headers = decode::forward_headers(&parts.headers);
-    ctx.body_len_hint = decode::declared_length(&parts.headers)
-        .map_or(0, |n| n.min(cfg.max_body_bytes as u64) as usize);
+    ctx.body_len_hint = declared.map_or(0, |n| n.min(cfg.max_body_bytes as u64) as usize);
     ctx.timing = timing.clone();
     if let Some(r) = &recorder {
         r.set_requested_model(&chat.model);

@@ -228,43 +228,93 @@ pub(crate) fn transport_error(err: &BoxError) -> ApiError {
     e
 }
 
-/// When an HTTP/1 upstream connection last wrote and first read after that,
-/// kept by the built-in client's connections and attached to each response
-/// (its extensions). The wait between the two is the upstream's own time:
-/// the loopback or network hop, the upstream's work, the wake-up when the
-/// answer arrives. Everything around it, encoding the request, the system
-/// call that writes it, hyper's hand-offs between the connection's task and
-/// the request's, parsing the answer, is the gateway's, and counts in its
-/// overhead (`x-llmgate-overhead-ms`); timed around the whole call, those
-/// were counted as upstream time. HTTP/2 connections carry many requests at
-/// at once: their clock is not read.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct WireClock(Arc<WireTimes>);
+/// When an HTTP/1 upstream connection began its last exchange (its first
+/// write after a read) and first read after that, kept by the built-in
+/// client's TCP connections and attached to each response (its extensions).
+/// The wait between the two is the upstream's own time: the network hop, the
+/// upload of a large body, the upstream's work, the wake-up when the answer
+/// arrives. Everything around it, encoding the request, hyper's hand-offs
+/// between the connection's task and the request's, TLS, parsing the answer,
+/// is the gateway's, and counts in its overhead (`x-llmgate-overhead-ms`);
+/// timed around the whole call, those were counted as upstream time.
+///
+/// A connection's first request is timed around the whole call, as before:
+/// it includes connecting and the TLS handshake, whose records (and TLS 1.3's
+/// session tickets, which arrive after the request went out) cannot be told
+/// from the answer below TLS. HTTP/2 connections interleave requests: their
+/// clock is not read either.
+#[derive(Debug, Default)]
+pub(crate) struct WireClock {
+    times: Arc<WireTimes>,
+    /// The exchange's wait when this copy was taken; `None` for the
+    /// connection's first response. hyper-util copies the clock into each
+    /// response it carries while the connection is still the response's (a
+    /// test holds it to that), so a copy is not disturbed by the next
+    /// request on the connection.
+    wait: Option<std::time::Duration>,
+}
 
 #[derive(Debug, Default)]
 struct WireTimes {
     wrote: AtomicInstant,
     read: AtomicInstant,
+    /// Whether a copy was taken for a response already.
+    responded: std::sync::atomic::AtomicBool,
+}
+
+impl Clone for WireClock {
+    fn clone(&self) -> Self {
+        let first = !self
+            .times
+            .responded
+            .swap(true, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            times: self.times.clone(),
+            wait: if first { None } else { self.times.wait() },
+        }
+    }
 }
 
 impl WireClock {
-    /// The connection wrote (bytes or a flush).
+    /// A handle on the same times, for the connection's metadata (not a
+    /// response's copy).
+    #[cfg(feature = "client")]
+    pub(crate) fn handle(&self) -> Self {
+        Self {
+            times: self.times.clone(),
+            wait: None,
+        }
+    }
+
+    /// The connection wrote: the first write after a read begins an
+    /// exchange (later ones do not read the clock).
+    #[cfg(feature = "client")]
     pub(crate) fn wrote(&self) {
-        self.0.wrote.set_now();
+        if self.times.wrote.not_after(&self.times.read) {
+            self.times.wrote.set_now();
+        }
     }
 
     /// The connection read bytes: the first read after a write is when the
     /// answer began to arrive (later ones do not read the clock).
+    #[cfg(feature = "client")]
     pub(crate) fn read(&self) {
-        if self.0.read.not_after(&self.0.wrote) {
-            self.0.read.set_now();
+        if self.times.read.not_after(&self.times.wrote) {
+            self.times.read.set_now();
         }
     }
 
-    /// From the last write to the first read after it; `None` when nothing
-    /// was read since the last write.
+    /// The wait of the exchange this copy was taken for.
     pub(crate) fn wait(&self) -> Option<std::time::Duration> {
-        let (wrote, read) = (self.0.wrote.get()?, self.0.read.get()?);
+        self.wait
+    }
+}
+
+impl WireTimes {
+    /// From the exchange's first write to the first read after it; `None`
+    /// when nothing was read since.
+    fn wait(&self) -> Option<std::time::Duration> {
+        let (wrote, read) = (self.wrote.get()?, self.read.get()?);
         (read > wrote).then(|| read - wrote)
     }
 }
@@ -500,7 +550,8 @@ mod per_thread {
     /// Counts the connections a pool opens, by upstream host:
     /// `llmgate_upstream_connects_total{host}` (a host and port of a
     /// configured provider). Against the requests sent, it shows whether the
-    /// pool keeps enough idle connections ([`super::ClientOptions`]).
+    /// pool keeps enough idle connections ([`super::ClientOptions`]). Each
+    /// connection it opens keeps a [`WireClock`] ([`ClockedTcp`]).
     #[derive(Clone)]
     pub(super) struct Counted<C>(pub(super) C);
 
@@ -561,7 +612,19 @@ mod per_thread {
 
     impl Connection for ClockedTcp {
         fn connected(&self) -> Connected {
-            self.tcp.connected().extra(self.clock.clone())
+            self.tcp.connected().extra(self.clock.handle())
+        }
+    }
+
+    impl ClockedTcp {
+        /// Notes a write that wrote something.
+        fn note_write(&self, polled: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+            if let Poll::Ready(Ok(n)) = &polled
+                && *n > 0
+            {
+                self.clock.wrote();
+            }
+            polled
         }
     }
 
@@ -587,10 +650,7 @@ mod per_thread {
             buf: &[u8],
         ) -> Poll<std::io::Result<usize>> {
             let polled = Pin::new(&mut self.tcp).poll_write(cx, buf);
-            if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-                self.clock.wrote();
-            }
-            polled
+            self.note_write(polled)
         }
 
         fn poll_write_vectored(
@@ -599,10 +659,7 @@ mod per_thread {
             bufs: &[std::io::IoSlice<'_>],
         ) -> Poll<std::io::Result<usize>> {
             let polled = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
-            if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-                self.clock.wrote();
-            }
-            polled
+            self.note_write(polled)
         }
 
         fn is_write_vectored(&self) -> bool {
@@ -683,30 +740,54 @@ mod tests {
     }
 
     #[test]
-    fn the_wire_clock_times_from_the_last_write_to_the_first_read_after_it() {
+    fn the_wire_clock_times_from_an_exchanges_first_write_to_the_first_read_after_it() {
         let clock = WireClock::default();
-        assert_eq!(clock.wait(), None, "nothing written");
+        let times = || clock.times.wait();
+        assert_eq!(times(), None, "nothing written");
         clock.read();
-        assert_eq!(clock.wait(), None, "a read before any write");
+        assert_eq!(times(), None, "a read before any write");
         clock.wrote();
-        assert_eq!(clock.wait(), None, "nothing read since the write");
-        clock.read();
-        let first = clock.wait().expect("a read after the write");
-        clock.read();
-        assert_eq!(clock.wait(), Some(first), "later reads keep the first");
+        let began = clock.times.wrote.get();
+        assert_eq!(times(), None, "nothing read since the write");
         clock.wrote();
-        assert_eq!(clock.wait(), None, "a new write waits for its answer");
+        assert_eq!(
+            clock.times.wrote.get(),
+            began,
+            "later writes keep the first"
+        );
         clock.read();
-        assert!(clock.wait().is_some());
+        let first = times().expect("a read after the write");
+        clock.read();
+        assert_eq!(times(), Some(first), "later reads keep the first");
+        clock.wrote();
+        assert_eq!(times(), None, "a new exchange waits for its answer");
+        clock.read();
+        assert!(times().is_some());
+
+        // A response's copy: the connection's first is not timed on the
+        // wire (it connected); later ones carry their exchange's wait.
+        let conn = clock.handle();
+        assert_eq!(conn.clone().wait(), None, "the first response");
+        let copy = conn.clone();
+        assert_eq!(copy.wait(), times());
+        clock.wrote();
+        assert_eq!(times(), None, "the next exchange began");
+        assert!(copy.wait().is_some(), "a copy keeps its exchange");
 
         // The wait of a response with a clock, never more than the call;
         // the whole call without one, or on HTTP/2.
         let call = Duration::from_secs(3600);
-        let wait = clock.wait().unwrap();
-        let http1 = answered(Some(clock.clone()), http::Version::HTTP_11);
+        let wait = copy.wait().unwrap();
+        let http1 = answered(
+            Some(WireClock {
+                times: copy.times.clone(),
+                wait: copy.wait,
+            }),
+            http::Version::HTTP_11,
+        );
         assert_eq!(upstream_wait(Some(&http1), call), wait);
         assert_eq!(upstream_wait(Some(&http1), Duration::ZERO), Duration::ZERO);
-        let h2 = answered(Some(clock), http::Version::HTTP_2);
+        let h2 = answered(Some(copy), http::Version::HTTP_2);
         assert_eq!(upstream_wait(Some(&h2), call), call);
         assert_eq!(
             upstream_wait(Some(&answered(None, http::Version::HTTP_11)), call),
@@ -735,25 +816,23 @@ mod tests {
         });
         let client = HttpClient::hyper().unwrap();
         let mut waits = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..3 {
             let req = http::Request::get(format!("http://{addr}/"))
                 .body(Full::new(Bytes::new()))
                 .unwrap();
             let start = Instant::now();
             let resp = client.send(req).await.unwrap();
             let elapsed = start.elapsed();
-            let clock = resp
-                .extensions()
-                .get::<WireClock>()
-                .expect("a clock")
-                .clone();
-            let wait = clock.wait().expect("the answer was read after the request");
-            assert!(wait <= elapsed, "{wait:?} of a {elapsed:?} call");
-            assert_eq!(upstream_wait(Some(&resp), elapsed), wait);
-            waits.push((clock, wait));
+            let clock = resp.extensions().get::<WireClock>().expect("a clock");
+            let wait = clock.wait;
+            assert_eq!(upstream_wait(Some(&resp), elapsed), wait.unwrap_or(elapsed));
+            waits.push((clock.times.clone(), wait));
             let _ = resp.into_body().collect().await.unwrap();
         }
-        // One connection (the listener accepts one), two exchanges.
-        assert!(Arc::ptr_eq(&waits[0].0.0, &waits[1].0.0));
+        // One connection (the listener accepts one), three exchanges: the
+        // first timed around the call (it connected), the next on the wire.
+        assert!(Arc::ptr_eq(&waits[0].0, &waits[2].0));
+        assert_eq!(waits[0].1, None, "the connection's first request");
+        assert!(waits[1].1.is_some() && waits[2].1.is_some(), "{waits:?}");
     }
 }

@@ -34,20 +34,28 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_j
 
 /// Serialises a value as JSON into a new buffer. With the `simd-json`
 /// feature (a default) sonic-rs writes it: the bytes serde_json writes (a
-/// test holds the two to it), with strings scanned for characters to escape
-/// many bytes at a time where serde_json looks each byte up. Strings are
-/// most of an LLM request: escaping was ~28 % of a 31 KB request's
-/// instructions through the default stack by callgrind, and sonic-rs takes
-/// ~15 % off the whole. The buffer starts at `capacity` (a hint; it grows
-/// as needed).
+/// test holds the two to it, and a check at first use falls back to
+/// serde_json for good if they differ, as they would with serde_json's
+/// `arbitrary_precision` on in the build), with strings scanned for
+/// characters to escape many bytes at a time where serde_json looks each
+/// byte up. Strings are most of an LLM request: escaping was ~28 % of a
+/// 31 KB request's instructions through the default stack by callgrind, and
+/// sonic-rs takes ~15 % off the whole. The buffer starts at `capacity` (a
+/// hint); sonic-rs reserves six bytes a string byte as it goes, so a buffer
+/// left more than half empty is shrunk.
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
     value: &T,
     capacity: usize,
 ) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(capacity.max(128));
     #[cfg(feature = "simd-json")]
-    sonic_rs::to_writer(&mut out, value).map_err(json_error)?;
-    #[cfg(not(feature = "simd-json"))]
+    if sonic_agrees() {
+        sonic_rs::to_writer(&mut out, value).map_err(json_error)?;
+        if out.capacity() > 2 * out.len() + 4096 {
+            out.shrink_to_fit();
+        }
+        return Ok(out);
+    }
     serde_json::to_writer(&mut out, value)?;
     Ok(out)
 }
@@ -59,8 +67,9 @@ pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
 ) -> serde_json::Result<()> {
     use bytes::BufMut as _;
     #[cfg(feature = "simd-json")]
-    return sonic_rs::to_writer(buf.writer(), value).map_err(json_error);
-    #[cfg(not(feature = "simd-json"))]
+    if sonic_agrees() {
+        return sonic_rs::to_writer(buf.writer(), value).map_err(json_error);
+    }
     serde_json::to_writer(buf.writer(), value)
 }
 
@@ -68,10 +77,22 @@ pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
 /// `Display` goes through a `fmt::Write` adapter, fragment by fragment).
 pub(crate) fn value_to_string(value: &serde_json::Value) -> String {
     // A `Value` always serialises: its map keys are strings.
-    #[cfg(feature = "simd-json")]
-    return sonic_rs::to_string(value).unwrap_or_default();
-    #[cfg(not(feature = "simd-json"))]
-    serde_json::to_string(value).unwrap_or_default()
+    let bytes = to_json(value, 0).unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Whether sonic-rs writes what serde_json writes in this build, checked
+/// once on a value that covers numbers, escapes and nesting.
+#[cfg(feature = "simd-json")]
+fn sonic_agrees() -> bool {
+    static AGREES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AGREES.get_or_init(|| {
+        let probe = serde_json::json!([
+            1.5, 1.0, -0.0, 1e21, 5e-324, 18446744073709551615u64, -9223372036854775808i64,
+            {"k\u{1}é": "\"\\\u{7f}\u{2028}🚀\n"}, [], {}, null, true
+        ]);
+        sonic_rs::to_vec(&probe).ok() == serde_json::to_vec(&probe).ok()
+    })
 }
 
 /// A sonic-rs error as the serde_json error the crate's API speaks.
@@ -590,8 +611,14 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "simd-json")]
     #[test]
-    fn numbers_go_through_as_the_client_wrote_them() {
+    fn sonic_rs_writes_what_serde_json_writes_in_this_build() {
+        assert!(super::sonic_agrees());
+    }
+
+    #[test]
+    fn float_values_survive_the_round_trip_exactly() {
         // serde_json's default float parser may miss by one ulp: this one
         // would go upstream as 124803.53772609832 (`float_roundtrip` on).
         let body = r#"{"model":"m","messages":[{"role":"user","content":[{"type":"tool_use","id":"t","name":"f","input":{"x":124803.53772609831,"y":1e-7,"z":18446744073709551615}}]}],"max_tokens":1}"#;
