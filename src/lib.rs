@@ -43,6 +43,7 @@ pub mod error;
 pub mod fallback;
 pub mod hedge;
 pub mod http;
+mod io;
 pub mod llm;
 pub mod metrics;
 pub mod preprocess;

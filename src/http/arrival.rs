@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::io::{Watch, Watched};
 use crate::sync::AtomicInstant;
 
 /// A client connection that notes when each request's first bytes are read
@@ -29,34 +30,31 @@ use crate::sync::AtomicInstant;
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct ArrivalIo<T> {
-    io: T,
-    arrival: Arrival,
-}
+pub struct ArrivalIo<T>(Watched<T, Arrival>);
 
 /// When the request being served on a connection began to arrive; see
 /// [`ArrivalIo`].
 #[derive(Clone, Debug, Default)]
-pub struct Arrival(pub(super) Arc<AtomicInstant>);
+pub struct Arrival(Arc<AtomicInstant>);
 
 impl<T> ArrivalIo<T> {
     /// Wraps a connection.
     pub fn new(io: T) -> Self {
-        Self {
+        Self(Watched {
             io,
-            arrival: Arrival::default(),
-        }
+            watch: Arrival::default(),
+        })
     }
 
     /// The connection's arrival clock, to put into each request's
     /// extensions.
     pub fn arrival(&self) -> Arrival {
-        self.arrival.clone()
+        self.0.watch.clone()
     }
 
     /// The connection.
     pub fn into_inner(self) -> T {
-        self.io
+        self.0.io
     }
 }
 
@@ -69,18 +67,26 @@ impl Arrival {
     }
 }
 
+impl Watch for Arrival {
+    fn read(&self) {
+        if !self.0.is_set() {
+            self.0.set_now();
+        }
+    }
+
+    fn wrote(&self) {
+        // An answer went out: the next read begins the next request.
+        self.0.clear();
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for ArrivalIo<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before && !self.arrival.0.is_set() {
-            self.arrival.0.set_now();
-        }
-        polled
+        Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
@@ -90,12 +96,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ArrivalIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            // An answer went out: the next read begins the next request.
-            self.arrival.0.clear();
-        }
-        polled
+        Pin::new(&mut self.0).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -103,23 +104,19 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ArrivalIo<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.arrival.0.clear();
-        }
-        polled
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.0.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        Pin::new(&mut self.0).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 

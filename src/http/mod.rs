@@ -554,7 +554,7 @@ mod tests {
         };
 
         let arrival = Arrival::default();
-        arrival.0.set_now();
+        crate::io::Watch::read(&arrival);
         let arrived = arrival.started().unwrap();
         let mut req = request();
         req.extensions_mut().insert(arrival);

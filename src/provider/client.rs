@@ -190,7 +190,7 @@ impl HttpClient {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(per_thread::Counted(http));
+            .wrap_connector(per_thread::connector(http));
         Ok(Self::new(per_thread::PerThread {
             pools: Arc::default(),
             connector,
@@ -286,27 +286,28 @@ impl WireClock {
         }
     }
 
-    /// The connection wrote: the first write after a read begins an
-    /// exchange (later ones do not read the clock).
-    #[cfg(feature = "client")]
-    pub(crate) fn wrote(&self) {
-        if self.times.wrote.not_after(&self.times.read) {
-            self.times.wrote.set_now();
-        }
+    /// The wait of the exchange this copy was taken for.
+    pub(crate) fn wait(&self) -> Option<std::time::Duration> {
+        self.wait
     }
+}
 
-    /// The connection read bytes: the first read after a write is when the
-    /// answer began to arrive (later ones do not read the clock).
-    #[cfg(feature = "client")]
-    pub(crate) fn read(&self) {
+#[cfg(feature = "client")]
+impl crate::io::Watch for WireClock {
+    /// The first read after a write is when the answer began to arrive
+    /// (later ones do not read the clock).
+    fn read(&self) {
         if self.times.read.not_after(&self.times.wrote) {
             self.times.read.set_now();
         }
     }
 
-    /// The wait of the exchange this copy was taken for.
-    pub(crate) fn wait(&self) -> Option<std::time::Duration> {
-        self.wait
+    /// The first write after a read begins an exchange (later ones do not
+    /// read the clock).
+    fn wrote(&self) {
+        if self.times.wrote.not_after(&self.times.read) {
+            self.times.wrote.set_now();
+        }
     }
 }
 
@@ -528,8 +529,6 @@ impl Stream for UpstreamEvents {
 
 #[cfg(feature = "client")]
 mod per_thread {
-    use std::future::Future;
-    use std::pin::Pin;
     use std::sync::Arc;
     use std::task::{Context, Poll};
 
@@ -540,141 +539,55 @@ mod per_thread {
     use hyper_util::client::legacy::{Client, ResponseFuture};
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use thread_local::ThreadLocal;
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
     use tokio::net::TcpStream;
+    use tower::util::{MapRequest, MapResponse};
 
     use super::{UpstreamRequest, WireClock};
+    use crate::io::Watched;
 
-    type Hyper = Client<HttpsConnector<Counted<HttpConnector>>, Full<Bytes>>;
+    type Hyper = Client<HttpsConnector<Connector>, Full<Bytes>>;
 
-    /// Counts the connections a pool opens, by upstream host:
-    /// `llmgate_upstream_connects_total{host}` (a host and port of a
-    /// configured provider). Against the requests sent, it shows whether the
-    /// pool keeps enough idle connections ([`super::ClientOptions`]). Each
-    /// connection it opens keeps a [`WireClock`] ([`ClockedTcp`]).
-    #[derive(Clone)]
-    pub(super) struct Counted<C>(pub(super) C);
+    /// The client's TCP connector: it counts the connections it opens, by
+    /// upstream host, `llmgate_upstream_connects_total{host}` (a host and
+    /// port of a configured provider; against the requests sent, it shows
+    /// whether the pool keeps enough idle connections,
+    /// [`super::ClientOptions`]), and each keeps a [`WireClock`]
+    /// ([`ClockedTcp`]).
+    pub(super) type Connector = MapResponse<
+        MapRequest<HttpConnector, fn(http::Uri) -> http::Uri>,
+        fn(TokioIo<TcpStream>) -> TokioIo<ClockedTcp>,
+    >;
 
-    impl<C> tower::Service<http::Uri> for Counted<C>
-    where
-        C: tower::Service<http::Uri, Response = TokioIo<TcpStream>>,
-    {
-        type Response = TokioIo<ClockedTcp>;
-        type Error = C::Error;
-        type Future = Connecting<C::Future>;
-
-        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            self.0.poll_ready(cx)
-        }
-
-        fn call(&mut self, uri: http::Uri) -> Self::Future {
-            // Host and port only: an authority may carry credentials.
-            let host = match (uri.host(), uri.port_u16()) {
-                (Some(h), Some(p)) => format!("{h}:{p}"),
-                (Some(h), None) => h.to_owned(),
-                (None, _) => String::new(),
-            };
-            ::metrics::counter!("llmgate_upstream_connects_total", "host" => host).increment(1);
-            Connecting {
-                inner: self.0.call(uri),
-            }
-        }
+    pub(super) fn connector(http: HttpConnector) -> Connector {
+        MapResponse::new(MapRequest::new(http, count_connect), clocked)
     }
 
-    pin_project_lite::pin_project! {
-        /// A TCP connection being opened, to be clocked ([`ClockedTcp`]).
-        pub(super) struct Connecting<F> {
-            #[pin]
-            inner: F,
-        }
+    fn count_connect(uri: http::Uri) -> http::Uri {
+        // Host and port only: an authority may carry credentials.
+        let host = match (uri.host(), uri.port_u16()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => String::new(),
+        };
+        ::metrics::counter!("llmgate_upstream_connects_total", "host" => host).increment(1);
+        uri
     }
 
-    impl<F: Future<Output = Result<TokioIo<TcpStream>, E>>, E> Future for Connecting<F> {
-        type Output = Result<TokioIo<ClockedTcp>, E>;
-
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            self.project().inner.poll(cx).map_ok(|io| {
-                TokioIo::new(ClockedTcp {
-                    tcp: io.into_inner(),
-                    clock: WireClock::default(),
-                })
-            })
-        }
+    fn clocked(io: TokioIo<TcpStream>) -> TokioIo<ClockedTcp> {
+        TokioIo::new(Watched {
+            io: io.into_inner(),
+            watch: WireClock::default(),
+        })
     }
 
     /// An upstream TCP connection that keeps a [`WireClock`] of its reads
     /// and writes (below TLS, so encryption counts as the gateway's work),
     /// and attaches it to the responses it carries.
-    pub(super) struct ClockedTcp {
-        tcp: TcpStream,
-        clock: WireClock,
-    }
+    pub(super) type ClockedTcp = Watched<TcpStream, WireClock>;
 
     impl Connection for ClockedTcp {
         fn connected(&self) -> Connected {
-            self.tcp.connected().extra(self.clock.handle())
-        }
-    }
-
-    impl ClockedTcp {
-        /// Notes a write that wrote something.
-        fn note_write(&self, polled: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
-            if let Poll::Ready(Ok(n)) = &polled
-                && *n > 0
-            {
-                self.clock.wrote();
-            }
-            polled
-        }
-    }
-
-    impl AsyncRead for ClockedTcp {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            let before = buf.filled().len();
-            let polled = Pin::new(&mut self.tcp).poll_read(cx, buf);
-            if buf.filled().len() > before {
-                self.clock.read();
-            }
-            polled
-        }
-    }
-
-    impl AsyncWrite for ClockedTcp {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<std::io::Result<usize>> {
-            let polled = Pin::new(&mut self.tcp).poll_write(cx, buf);
-            self.note_write(polled)
-        }
-
-        fn poll_write_vectored(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[std::io::IoSlice<'_>],
-        ) -> Poll<std::io::Result<usize>> {
-            let polled = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
-            self.note_write(polled)
-        }
-
-        fn is_write_vectored(&self) -> bool {
-            self.tcp.is_write_vectored()
-        }
-
-        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Pin::new(&mut self.tcp).poll_flush(cx)
-        }
-
-        fn poll_shutdown(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            Pin::new(&mut self.tcp).poll_shutdown(cx)
+            self.io.connected().extra(self.watch.handle())
         }
     }
 
@@ -686,7 +599,7 @@ mod per_thread {
     #[derive(Clone)]
     pub(super) struct PerThread {
         pub(super) pools: Arc<ThreadLocal<Hyper>>,
-        pub(super) connector: HttpsConnector<Counted<HttpConnector>>,
+        pub(super) connector: HttpsConnector<Connector>,
         pub(super) options: super::ClientOptions,
     }
 
@@ -724,7 +637,7 @@ mod per_thread {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "client"))]
 mod tests {
     use std::time::Duration;
 
@@ -741,6 +654,8 @@ mod tests {
 
     #[test]
     fn the_wire_clock_times_from_an_exchanges_first_write_to_the_first_read_after_it() {
+        use crate::io::Watch as _;
+
         let clock = WireClock::default();
         let times = || clock.times.wait();
         assert_eq!(times(), None, "nothing written");
@@ -798,7 +713,6 @@ mod tests {
 
     /// The built-in client's connections attach their clock to every
     /// response, each with its own exchange (a pooled connection is reused).
-    #[cfg(feature = "client")]
     #[tokio::test]
     async fn the_built_in_client_clocks_each_exchange_on_the_wire() {
         use hyper_util::rt::TokioIo;
