@@ -1,11 +1,12 @@
 //! The load generator of the benchmark, for what `wrk` does not measure:
 //! streams (events per second, time to first token), many open streams
-//! held at once (for memory), and the gateway's overhead header.
+//! held at once (for memory), and the gateway's overhead header and
+//! histogram.
 //!
 //! ```sh
 //! loadgen stream   URL BODY_FILE [CONCURRENCY] [SECONDS]   # JSON: events/s, ttft
 //! loadgen hold     URL BODY_FILE [STREAMS] [SECONDS]       # holds N streams open
-//! loadgen overhead URL BODY_FILE [REQUESTS]                # JSON: overhead header vs latency
+//! loadgen overhead URL BODY_FILE [REQUESTS]                # JSON: overhead header and histogram vs latency
 //! ```
 
 use std::sync::Arc;
@@ -155,8 +156,119 @@ async fn hold_mode(url: String, body: Bytes, streams: usize, seconds: u64) {
     }
 }
 
+/// The gateway's `llmgate_gateway_overhead_seconds` histogram, summed over
+/// its label sets: cumulative bucket counts by upper bound, sum and count.
+#[derive(Default)]
+struct Histogram {
+    buckets: Vec<(f64, f64)>,
+    sum: f64,
+    count: f64,
+}
+
+impl Histogram {
+    /// Reads it from a Prometheus exposition (`/metrics`).
+    fn parse(text: &str) -> Self {
+        const NAME: &str = "llmgate_gateway_overhead_seconds";
+        let mut h = Histogram::default();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(NAME) else {
+                continue;
+            };
+            let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
+                continue;
+            };
+            if rest.starts_with("_sum") {
+                h.sum += value;
+            } else if rest.starts_with("_count") {
+                h.count += value;
+            } else if rest.starts_with("_bucket") {
+                let le = rest
+                    .split("le=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .map(|le| {
+                        if le == "+Inf" {
+                            f64::INFINITY
+                        } else {
+                            le.parse().unwrap_or(f64::NAN)
+                        }
+                    });
+                if let Some(le) = le.filter(|le| !le.is_nan()) {
+                    match h.buckets.iter_mut().find(|(b, _)| *b == le) {
+                        Some((_, c)) => *c += value,
+                        None => h.buckets.push((le, value)),
+                    }
+                }
+            }
+        }
+        h.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        h
+    }
+
+    /// What was recorded between `before` and `self`.
+    fn since(&self, before: &Histogram) -> Histogram {
+        let at = |le: f64| {
+            before
+                .buckets
+                .iter()
+                .find(|(b, _)| *b == le)
+                .map_or(0.0, |(_, c)| *c)
+        };
+        Histogram {
+            buckets: self
+                .buckets
+                .iter()
+                .map(|&(le, c)| (le, c - at(le)))
+                .collect(),
+            sum: self.sum - before.sum,
+            count: self.count - before.count,
+        }
+    }
+
+    /// The `q` quantile, interpolated linearly within its bucket (as
+    /// Prometheus's `histogram_quantile` does), in seconds.
+    fn quantile(&self, q: f64) -> f64 {
+        let total = self.buckets.last().map_or(0.0, |b| b.1);
+        if total <= 0.0 {
+            return 0.0;
+        }
+        let rank = q * total;
+        let (mut lower, mut below) = (0.0, 0.0);
+        for &(le, count) in &self.buckets {
+            if count >= rank {
+                if le.is_infinite() {
+                    return lower;
+                }
+                let within = count - below;
+                return lower
+                    + (le - lower)
+                        * if within > 0.0 {
+                            (rank - below) / within
+                        } else {
+                            1.0
+                        };
+            }
+            (lower, below) = (le, count);
+        }
+        lower
+    }
+}
+
+/// The gateway's histogram, read from `/metrics` next to `url`.
+async fn scrape(client: &HttpClient, url: &str) -> Option<Histogram> {
+    let uri: http::Uri = url.parse().ok()?;
+    let metrics = format!("{}://{}/metrics", uri.scheme_str()?, uri.authority()?);
+    let resp = client.get(metrics.parse().ok()?).await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    Some(Histogram::parse(std::str::from_utf8(&body).ok()?))
+}
+
 async fn overhead_mode(url: String, body: Bytes, requests: usize) {
     let client = client(1);
+    let before = scrape(&client, &url).await;
     let mut latencies = Vec::with_capacity(requests);
     let mut overheads = Vec::with_capacity(requests);
     for _ in 0..requests {
@@ -175,14 +287,25 @@ async fn overhead_mode(url: String, body: Bytes, requests: usize) {
             overheads.push((ms * 1000.0) as u64);
         }
     }
+    // The histogram of these requests alone: nothing else runs meanwhile.
+    let after = scrape(&client, &url).await;
+    let histogram = before.zip(after).map(|(b, a)| a.since(&b));
+    let (hist_p50, hist_mean) = histogram.map_or((0, 0), |h| {
+        let mean = if h.count > 0.0 { h.sum / h.count } else { 0.0 };
+        ((h.quantile(0.5) * 1e6) as u64, (mean * 1e6) as u64)
+    });
+    let header_mean = overheads.iter().sum::<u64>() / overheads.len().max(1) as u64;
     latencies.sort_unstable();
     overheads.sort_unstable();
     println!(
-        "{{\"requests\":{},\"latency_p50_us\":{},\"overhead_header_p50_us\":{},\"overhead_header_p99_us\":{}}}",
+        "{{\"requests\":{},\"latency_p50_us\":{},\"overhead_header_p50_us\":{},\"overhead_header_p99_us\":{},\"overhead_header_mean_us\":{},\"overhead_histogram_p50_us\":{},\"overhead_histogram_mean_us\":{}}}",
         latencies.len(),
         percentile(&latencies, 0.5),
         percentile(&overheads, 0.5),
-        percentile(&overheads, 0.99)
+        percentile(&overheads, 0.99),
+        header_mean,
+        hist_p50,
+        hist_mean,
     );
 }
 

@@ -4,7 +4,8 @@
 //! [`MetricsLayer`] when the LLM tier is called directly). It ends in exactly
 //! one [`Outcome`], streams included: `success`, `upstream_error`,
 //! `gateway_error`, or `client_disconnect` (recorded with status 499 when the
-//! response is dropped before it ended). On that one occasion it updates:
+//! response is dropped before it ended). On that one occasion it updates
+//! (all but the overhead, below):
 //!
 //! - the [`metrics`](https://docs.rs/metrics) facade (whatever recorder the
 //!   application installed; the library installs none):
@@ -39,7 +40,14 @@
 //!
 //! The gateway's own overhead is the time a request spent in the gateway
 //! minus the time spent waiting on upstreams ([`Timing`](crate::llm::Timing));
-//! for a stream it is measured up to the response headers.
+//! for a stream it is measured up to the response headers. The HTTP tier
+//! measures it once for each request it passes to the stack (whether the
+//! stack answers or fails), and it goes at once to
+//! `llmgate_gateway_overhead_seconds`, to the tracker's `overhead_ms` and
+//! to the `x-llmgate-overhead-ms` response header: all three carry the same
+//! value. Requests the tier refuses before (an unknown route, a body that
+//! does not parse) carry the header alone; a stack called without the HTTP
+//! tier measures none.
 //!
 //! ```
 //! use llmgate::metrics::{MetricsLayer, Tracker};

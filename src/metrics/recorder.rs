@@ -379,9 +379,30 @@ impl Recorder {
         }
     }
 
-    /// Records the gateway's own time (up to the response headers).
+    /// Records the gateway's own time (up to the response headers): into
+    /// `llmgate_gateway_overhead_seconds` at once, and into the tracker's
+    /// record of the request.
+    ///
+    /// The HTTP tier knows it only once the stack below has answered, and by
+    /// then a complete response has already ended its record (the metrics
+    /// layer ends it as the answer passes), so the histogram is not left to
+    /// [`finish`](Self::finish), and a record already ended is updated in
+    /// the tracker's list of finished requests.
     pub fn set_overhead(&self, overhead: Duration) {
-        lock(&self.inner().state).overhead = Some(overhead);
+        let r = self.inner();
+        let t = &r.tracker.inner;
+        t.metrics.overhead(r.inbound).record(overhead.as_secs_f64());
+        let mut state = lock(&r.state);
+        state.overhead = Some(overhead);
+        // `finish` marks the record ended before it takes the state (under
+        // this lock): unmarked, the state still goes to the tracker.
+        if r.finished.load(Ordering::Acquire) {
+            drop(state);
+            let mut recent = lock(&t.recent);
+            if let Some(done) = recent.iter_mut().rev().find(|d| d.id == r.id) {
+                done.state.overhead = Some(overhead);
+            }
+        }
     }
 
     /// Records usage (fields given replace earlier ones).
@@ -438,9 +459,6 @@ fn finish(r: &RecordInner, outcome: Outcome, status: u16) -> bool {
     m.in_flight(r.inbound).decrement(1.0);
     if let Some(ttft) = state.ttft {
         route.ttft(r.inbound).record(ttft.as_secs_f64());
-    }
-    if let Some(overhead) = state.overhead {
-        m.overhead(r.inbound).record(overhead.as_secs_f64());
     }
     if let Some(u) = &state.usage {
         for (kind, n) in TokenKind::ALL.into_iter().zip([
@@ -707,6 +725,28 @@ mod tests {
         );
         assert!(snap.in_flight.is_empty());
         assert_eq!(snap.recent[0].status, 200);
+    }
+
+    #[test]
+    fn overhead_set_after_the_end_reaches_the_finished_record() {
+        let tracker = Tracker::new();
+        let (a, b) = (
+            tracker.start("req_a", Format::OpenAi, "m"),
+            tracker.start("req_b", Format::OpenAi, "m"),
+        );
+        // As in the HTTP tier: the metrics layer ends a complete response's
+        // record before the tier knows the overhead.
+        a.finish(Outcome::Success, 200);
+        b.finish(Outcome::Success, 200);
+        a.set_overhead(Duration::from_micros(1500));
+        let c = tracker.start("req_c", Format::OpenAi, "m");
+        c.set_overhead(Duration::from_micros(250));
+        c.finish(Outcome::Success, 200);
+        let snap = tracker.snapshot();
+        let overhead = |id: &str| snap.recent.iter().find(|f| f.id == id).unwrap().overhead_ms;
+        assert_eq!(overhead("req_a"), Some(1.5));
+        assert_eq!(overhead("req_b"), None, "only the request's own record");
+        assert_eq!(overhead("req_c"), Some(0.25));
     }
 
     #[test]

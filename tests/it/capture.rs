@@ -1,20 +1,31 @@
-//! A `metrics` recorder for the tests: counters and gauges kept by name and
-//! labels, never reset, so that parallel tests (each with its own label
-//! values) can read their own.
+//! A `metrics` recorder for the tests: counters, gauges and histogram
+//! samples kept by name and labels, never reset, so that parallel tests
+//! (each with its own label values, or looking for their own samples) can
+//! read their own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics::{
-    Counter, CounterFn, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder, SharedString,
-    Unit,
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
 };
 
 #[derive(Default)]
 struct Capture {
     counters: Mutex<HashMap<Key, Arc<Value>>>,
     gauges: Mutex<HashMap<Key, Arc<Value>>>,
+    histograms: Mutex<HashMap<Key, Arc<Samples>>>,
+}
+
+#[derive(Default)]
+struct Samples(Mutex<Vec<f64>>);
+
+impl HistogramFn for Samples {
+    fn record(&self, v: f64) {
+        self.0.lock().unwrap().push(v);
+    }
 }
 
 #[derive(Default)]
@@ -72,8 +83,15 @@ impl Recorder for Capture {
         Gauge::from_arc(v)
     }
 
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        let v = self
+            .histograms
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        Histogram::from_arc(v)
     }
 }
 
@@ -132,4 +150,16 @@ pub fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
         .filter(|(k, _)| matches(k, name, labels))
         .map(|(_, v)| v.0.load(Ordering::Relaxed))
         .sum()
+}
+
+/// Every sample of the histograms `name` whose labels include `labels`.
+pub fn histogram(name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+    capture()
+        .histograms
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| matches(k, name, labels))
+        .flat_map(|(_, v)| v.0.lock().unwrap().clone())
+        .collect()
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+use crate::capture;
 use crate::common::{check_anthropic_stream, fixture, openai_frames};
 use crate::fixtures::accumulate_openai;
 use crate::support::*;
@@ -123,6 +124,7 @@ async fn anthropic_client_streams_tool_calls_from_an_openai_upstream() {
 
 #[tokio::test]
 async fn anthropic_client_gets_a_complete_message_from_an_openai_upstream() {
+    capture::install();
     let up =
         Upstream::start(|_| Reply::json(200, fixture("openai_nonstream_parallel_tool_calls.json")))
             .await;
@@ -151,6 +153,26 @@ async fn anthropic_client_gets_a_complete_message_from_an_openai_upstream() {
         .parse()
         .unwrap();
     assert!(overhead >= 0.0);
+    // The metrics layer's histogram records the same overhead (the header
+    // has it to the microsecond), once the request has ended.
+    let recorded = || {
+        capture::histogram(
+            "llmgate_gateway_overhead_seconds",
+            &[("inbound", "anthropic")],
+        )
+        .iter()
+        .any(|s| (s * 1e3 - overhead).abs() <= 0.000_501)
+    };
+    for _ in 0..200 {
+        if recorded() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        recorded(),
+        "no overhead sample of {overhead} ms in the histogram"
+    );
     // Keys rotate: the second request uses the second key.
     gw.post("/v1/messages", &[], &anthropic_request("big", false))
         .await;
