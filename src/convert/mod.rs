@@ -222,10 +222,15 @@ pub fn anthropic_tool_id(id: &str) -> Cow<'_, str> {
 /// and tool call ids).
 pub fn random_id(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut id = String::with_capacity(prefix.len() + 24);
+    // One generator forked from the thread's (a single thread-local access),
+    // and the characters gathered as bytes rather than pushed one by one.
+    let mut rng = fastrand::Rng::new();
+    let chars: [u8; 24] = std::array::from_fn(|_| ALPHABET[rng.usize(..ALPHABET.len())]);
+    let mut id = String::with_capacity(prefix.len() + chars.len());
     id.push_str(prefix);
-    for _ in 0..24 {
-        id.push(ALPHABET[fastrand::usize(..ALPHABET.len())] as char);
+    // ASCII from the alphabet: always UTF-8.
+    if let Ok(chars) = std::str::from_utf8(&chars) {
+        id.push_str(chars);
     }
     id
 }
@@ -341,6 +346,9 @@ pub(crate) fn stash(extra: &mut Map, key: &str, leftovers: Map) {
 
 /// Takes back what [`stash`] stored under `key`.
 pub(crate) fn unstash(extra: &mut Map, key: &str) -> Option<Map> {
+    if extra.is_empty() {
+        return None;
+    }
     match extra.remove(key) {
         Some(Value::Object(m)) => Some(m),
         Some(other) => {
@@ -395,6 +403,22 @@ pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn random_ids_are_24_alphanumerics_after_the_prefix_and_differ() {
+        let ids: Vec<String> = (0..64).map(|_| random_id("req_")).collect();
+        for id in &ids {
+            let rest = id.strip_prefix("req_").unwrap();
+            assert_eq!(rest.len(), 24, "{id}");
+            assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        // Every character of the alphabet turns up (62 of them, 1,536 draws).
+        let seen: std::collections::HashSet<u8> =
+            ids.iter().flat_map(|id| id.bytes().skip(4)).collect();
+        assert_eq!(seen.len(), 62);
+    }
 
     #[test]
     fn long_tool_names_are_shortened_reversibly() {

@@ -640,6 +640,9 @@ fn unpark(extra: &mut Map) -> Parked {
 }
 
 fn take_string(extra: &mut Map, key: &str) -> Option<String> {
+    if extra.is_empty() {
+        return None;
+    }
     match extra.remove(key) {
         Some(Value::String(s)) => Some(s),
         Some(other) => {

@@ -52,6 +52,15 @@ impl Outcome {
     }
 }
 
+/// A model name as the tracker keeps it: its first 200 characters (a
+/// client may send anything).
+fn clip(model: &str) -> &str {
+    match model.char_indices().nth(200) {
+        Some((end, _)) => &model[..end],
+        None => model,
+    }
+}
+
 fn format_label(f: Format) -> &'static str {
     match f {
         Format::Anthropic => "anthropic",
@@ -202,7 +211,7 @@ impl Tracker {
             inbound,
             start: Instant::now(),
             state: Mutex::new(RecordState {
-                requested_model: requested_model.chars().take(200).collect(),
+                requested_model: clip(requested_model).to_owned(),
                 ..RecordState::default()
             }),
             finished: AtomicBool::new(false),
@@ -340,7 +349,10 @@ impl Recorder {
     pub fn set_requested_model(&self, model: &str) {
         let r = self.inner();
         r.span.record("gen_ai.request.model", model);
-        lock(&r.state).requested_model = model.chars().take(200).collect();
+        let model = clip(model);
+        let mut state = lock(&r.state);
+        state.requested_model.clear();
+        state.requested_model.push_str(model);
     }
 
     /// Follows the request's attempts (reported when it ends).
@@ -725,6 +737,18 @@ mod tests {
         );
         assert!(snap.in_flight.is_empty());
         assert_eq!(snap.recent[0].status, 200);
+    }
+
+    #[test]
+    fn model_names_are_kept_to_200_characters() {
+        let long = "é".repeat(300);
+        assert_eq!(clip(&long).chars().count(), 200);
+        assert_eq!(clip(&long).len(), 400, "whole characters, not bytes");
+        assert_eq!(clip("gpt-4o"), "gpt-4o");
+        let tracker = Tracker::new();
+        let rec = tracker.start("req_m", Format::OpenAi, "");
+        rec.set_requested_model(&long);
+        assert_eq!(tracker.snapshot().in_flight[0].model.chars().count(), 200);
     }
 
     #[test]
