@@ -122,6 +122,15 @@ impl SseDecoder {
             }
         }
         if self.at_start && !chunk.is_empty() {
+            // Enough of the stream is known (three bytes, or a line end):
+            // strip a BOM in place rather than copying the whole first read.
+            if self.line.is_empty()
+                && (chunk.len() >= 3 || chunk.iter().any(|b| *b == b'\n' || *b == b'\r'))
+            {
+                self.at_start = false;
+                let body = chunk.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(chunk);
+                return self.feed_lines(body, out);
+            }
             // The BOM may itself be split across chunks: wait until three
             // bytes (or a line end) are known.
             let mut probe = std::mem::take(&mut self.line);
@@ -381,6 +390,18 @@ mod tests {
         assert_eq!(
             decode_all(&[b"\xEF\xBB\xBFdata: x\n\n"]),
             vec![ev(None, "x")]
+        );
+        assert_eq!(
+            decode_all(&[b"\xEF\xBB", b"\xBFdata: x\n\n"]),
+            vec![ev(None, "x")]
+        );
+        // Only at the very start; a line end early ends the wait.
+        assert_eq!(decode_all(&[b"\n", b"data: x\n\n"]), vec![ev(None, "x")]);
+        assert_eq!(decode_all(&[b"da", b"ta: x\n\n"]), vec![ev(None, "x")]);
+        assert_eq!(
+            decode_all(&[b"data: x\n\n\xEF\xBB\xBFdata: y\n\n"]).len(),
+            1,
+            "a BOM later in the stream is not stripped (its line is no field)"
         );
     }
 
