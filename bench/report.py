@@ -8,7 +8,9 @@ path, rss_start, rss_idle, rss_held, held, commit, machine, secs, rounds, ngx_id
 rows = [json.loads(l) for l in open(path) if l.strip()]
 
 def med(scenario, target, key):
-    vals = [r["data"][key] for r in rows if r["scenario"] == scenario and r["target"] == target]
+    # A figure a round could not measure is null (e.g. no overhead histogram).
+    vals = [r["data"].get(key) for r in rows if r["scenario"] == scenario and r["target"] == target]
+    vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else float("nan")
 
 TARGETS = ["direct", "nginx", "hyper", "same", "convert"]
@@ -75,8 +77,8 @@ for t in ["same", "convert"]:
 p("\nThe header counts the time from the HTTP tier's call to the response headers minus the upstream's time"
   " on the wire (from the upstream connection's last write to its first read after it); it cannot see hyper"
   " reading the client's request and writing the answer, the second loopback hop, or the wake-ups, which the"
-  " bare hyper proxy pays too (the last three columns). The histogram is the metrics layer's"
-  " `llmgate_gateway_overhead_seconds`, read from the gateway's `/metrics` before and after the same requests"
+  " bare hyper proxy pays too (the last three columns). The histogram is"
+  " `llmgate_gateway_overhead_seconds` (recorded by the HTTP tier with the header's value), read from the gateway's `/metrics` before and after the same requests"
   " as the header (`loadgen overhead`), its median interpolated within its bucket as Prometheus's"
   " `histogram_quantile` does; it records the value the header carries.")
 p("\n## Memory (gateway RSS)\n")

@@ -183,8 +183,9 @@ impl Histogram {
                 h.count += value;
             } else if rest.starts_with("_bucket") {
                 let le = rest
-                    .split("le=\"")
-                    .nth(1)
+                    .split_once(",le=\"")
+                    .or_else(|| rest.split_once("{le=\""))
+                    .map(|(_, r)| r)
                     .and_then(|r| r.split('"').next())
                     .map(|le| {
                         if le == "+Inf" {
@@ -205,8 +206,12 @@ impl Histogram {
         h
     }
 
-    /// What was recorded between `before` and `self`.
-    fn since(&self, before: &Histogram) -> Histogram {
+    /// What was recorded between `before` and `self`; `None` when the
+    /// counts went back (the gateway restarted in between).
+    fn since(&self, before: &Histogram) -> Option<Histogram> {
+        if self.count < before.count {
+            return None;
+        }
         let at = |le: f64| {
             before
                 .buckets
@@ -214,7 +219,7 @@ impl Histogram {
                 .find(|(b, _)| *b == le)
                 .map_or(0.0, |(_, c)| *c)
         };
-        Histogram {
+        Some(Histogram {
             buckets: self
                 .buckets
                 .iter()
@@ -222,7 +227,7 @@ impl Histogram {
                 .collect(),
             sum: self.sum - before.sum,
             count: self.count - before.count,
-        }
+        })
     }
 
     /// The `q` quantile, interpolated linearly within its bucket (as
@@ -284,16 +289,27 @@ async fn overhead_mode(url: String, body: Bytes, requests: usize) {
         let _ = resp.into_body().collect().await;
         latencies.push(start.elapsed().as_micros() as u64);
         if let Some(ms) = header {
-            overheads.push((ms * 1000.0) as u64);
+            overheads.push((ms * 1000.0).round() as u64);
         }
     }
     // The histogram of these requests alone: nothing else runs meanwhile.
     let after = scrape(&client, &url).await;
-    let histogram = before.zip(after).map(|(b, a)| a.since(&b));
-    let (hist_p50, hist_mean) = histogram.map_or((0, 0), |h| {
-        let mean = if h.count > 0.0 { h.sum / h.count } else { 0.0 };
-        ((h.quantile(0.5) * 1e6) as u64, (mean * 1e6) as u64)
-    });
+    let histogram = before
+        .zip(after)
+        .and_then(|(b, a)| a.since(&b))
+        .filter(|h| h.count > 0.0 && !h.buckets.is_empty());
+    // JSON `null` when the gateway exports no such histogram (no buckets
+    // set: a summary instead) or could not be read.
+    let (hist_p50, hist_mean) = match histogram {
+        Some(h) => (
+            format!("{:.0}", h.quantile(0.5) * 1e6),
+            format!("{:.0}", h.sum / h.count * 1e6),
+        ),
+        None => {
+            eprintln!("no overhead histogram with buckets at {url}'s /metrics");
+            ("null".to_owned(), "null".to_owned())
+        }
+    };
     let header_mean = overheads.iter().sum::<u64>() / overheads.len().max(1) as u64;
     latencies.sort_unstable();
     overheads.sort_unstable();

@@ -222,16 +222,11 @@ pub fn anthropic_tool_id(id: &str) -> Cow<'_, str> {
 /// and tool call ids).
 pub fn random_id(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    // One generator forked from the thread's (a single thread-local access),
-    // and the characters gathered as bytes rather than pushed one by one.
+    // One generator forked from the thread's: a single thread-local access.
     let mut rng = fastrand::Rng::new();
-    let chars: [u8; 24] = std::array::from_fn(|_| ALPHABET[rng.usize(..ALPHABET.len())]);
-    let mut id = String::with_capacity(prefix.len() + chars.len());
+    let mut id = String::with_capacity(prefix.len() + 24);
     id.push_str(prefix);
-    // ASCII from the alphabet: always UTF-8.
-    if let Ok(chars) = std::str::from_utf8(&chars) {
-        id.push_str(chars);
-    }
+    id.extend((0..24).map(|_| char::from(ALPHABET[rng.usize(..ALPHABET.len())])));
     id
 }
 

@@ -340,9 +340,9 @@ where
                 recorder.clone(),
             )
         }
-        Err(err) => return fail(err),
+        Err(err) => fail(err),
     };
-    // The header says what the recorder got.
+    // The header says what the recorder got (an error's too).
     finish_headers(resp, format, &id, overhead)
 }
 

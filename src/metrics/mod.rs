@@ -40,14 +40,15 @@
 //!
 //! The gateway's own overhead is the time a request spent in the gateway
 //! minus the time spent waiting on upstreams ([`Timing`](crate::llm::Timing));
-//! for a stream it is measured up to the response headers. The HTTP tier
+//! for a stream it is measured up to the response headers. The HTTP tier,
+//! given a tracker ([`HttpLayer::tracker`](crate::http::HttpLayer::tracker)),
 //! measures it once for each request it passes to the stack (whether the
 //! stack answers or fails), and it goes at once to
 //! `llmgate_gateway_overhead_seconds`, to the tracker's `overhead_ms` and
 //! to the `x-llmgate-overhead-ms` response header: all three carry the same
 //! value. Requests the tier refuses before (an unknown route, a body that
 //! does not parse) carry the header alone; a stack called without the HTTP
-//! tier measures none.
+//! tier (or with no tracker in it) measures none.
 //!
 //! ```
 //! use llmgate::metrics::{MetricsLayer, Tracker};

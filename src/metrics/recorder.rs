@@ -214,6 +214,7 @@ impl Tracker {
                 requested_model: clip(requested_model).to_owned(),
                 ..RecordState::default()
             }),
+            overhead: Arc::default(),
             finished: AtomicBool::new(false),
             span: tracing::info_span!(
                 "llm.request",
@@ -288,7 +289,6 @@ struct RecordState {
     upstream_model: Option<String>,
     streaming: bool,
     ttft: Option<Duration>,
-    overhead: Option<Duration>,
     usage: Option<Usage>,
     finish_reason: Option<String>,
 }
@@ -299,8 +299,30 @@ struct RecordInner {
     inbound: Format,
     start: Instant,
     state: Mutex<RecordState>,
+    /// The gateway's overhead, shared with the finished record: the HTTP
+    /// tier may set it after the record has ended ([`OverheadSlot`]).
+    overhead: Arc<OverheadSlot>,
     finished: AtomicBool,
     span: Span,
+}
+
+/// A duration set once, possibly after its record has ended: nanoseconds
+/// plus one, zero while unset.
+#[derive(Default)]
+struct OverheadSlot(AtomicU64);
+
+impl OverheadSlot {
+    fn set(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1);
+        self.0.store(nanos + 1, Ordering::Release);
+    }
+
+    fn get(&self) -> Option<Duration> {
+        self.0
+            .load(Ordering::Acquire)
+            .checked_sub(1)
+            .map(Duration::from_nanos)
+    }
 }
 
 /// The record of one request. Clones share it; it is finished once, by the
@@ -398,23 +420,16 @@ impl Recorder {
     /// The HTTP tier knows it only once the stack below has answered, and by
     /// then a complete response has already ended its record (the metrics
     /// layer ends it as the answer passes), so the histogram is not left to
-    /// [`finish`](Self::finish), and a record already ended is updated in
-    /// the tracker's list of finished requests.
+    /// [`finish`](Self::finish), and the record's value is shared with its
+    /// entry among the tracker's finished requests.
     pub fn set_overhead(&self, overhead: Duration) {
         let r = self.inner();
-        let t = &r.tracker.inner;
-        t.metrics.overhead(r.inbound).record(overhead.as_secs_f64());
-        let mut state = lock(&r.state);
-        state.overhead = Some(overhead);
-        // `finish` marks the record ended before it takes the state (under
-        // this lock): unmarked, the state still goes to the tracker.
-        if r.finished.load(Ordering::Acquire) {
-            drop(state);
-            let mut recent = lock(&t.recent);
-            if let Some(done) = recent.iter_mut().rev().find(|d| d.id == r.id) {
-                done.state.overhead = Some(overhead);
-            }
-        }
+        r.tracker
+            .inner
+            .metrics
+            .overhead(r.inbound)
+            .record(overhead.as_secs_f64());
+        r.overhead.set(overhead);
     }
 
     /// Records usage (fields given replace earlier ones).
@@ -506,6 +521,7 @@ fn finish(r: &RecordInner, outcome: Outcome, status: u16) -> bool {
         id: r.id.clone(),
         inbound: r.inbound,
         state,
+        overhead: r.overhead.clone(),
         outcome,
         status,
         duration,
@@ -525,6 +541,7 @@ struct Done {
     id: Arc<str>,
     inbound: Format,
     state: RecordState,
+    overhead: Arc<OverheadSlot>,
     outcome: Outcome,
     status: u16,
     duration: Duration,
@@ -551,7 +568,7 @@ impl Done {
             status: self.status,
             duration_ms: millis(self.duration),
             ttft_ms: s.ttft.map(millis),
-            overhead_ms: s.overhead.map(millis),
+            overhead_ms: self.overhead.get().map(millis),
             input_tokens: s
                 .usage
                 .as_ref()
@@ -749,6 +766,36 @@ mod tests {
         let rec = tracker.start("req_m", Format::OpenAi, "");
         rec.set_requested_model(&long);
         assert_eq!(tracker.snapshot().in_flight[0].model.chars().count(), 200);
+    }
+
+    #[test]
+    fn the_overhead_histogram_gets_one_sample_per_request_whenever_it_ends() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let tracker = Tracker::new();
+            // A complete response: the record ends before the overhead is known.
+            let complete = tracker.start("req_1", Format::Anthropic, "m");
+            complete.finish(Outcome::Success, 200);
+            complete.set_overhead(Duration::from_micros(1500));
+            // A stream: the overhead is known at its headers, the end later.
+            let stream = tracker.start("req_2", Format::Anthropic, "m");
+            stream.set_overhead(Duration::from_micros(250));
+            stream.finish(Outcome::Success, 200);
+            drop((complete, stream));
+        });
+        let samples: Vec<f64> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| key.key().name() == "llmgate_gateway_overhead_seconds")
+            .flat_map(|(.., value)| match value {
+                DebugValue::Histogram(v) => v.into_iter().map(|x| x.into_inner()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(samples, vec![0.0015, 0.00025]);
     }
 
     #[test]

@@ -153,25 +153,17 @@ async fn anthropic_client_gets_a_complete_message_from_an_openai_upstream() {
         .parse()
         .unwrap();
     assert!(overhead >= 0.0);
-    // The metrics layer's histogram records the same overhead (the header
-    // has it to the microsecond), once the request has ended.
-    let recorded = || {
-        capture::histogram(
-            "llmgate_gateway_overhead_seconds",
-            &[("inbound", "anthropic")],
-        )
-        .iter()
-        .any(|s| (s * 1e3 - overhead).abs() <= 0.000_501)
-    };
-    for _ in 0..200 {
-        if recorded() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The histogram records the same overhead (the header has it to the
+    // microsecond), before the response leaves the HTTP tier.
+    let recorded = capture::histogram(
+        "llmgate_gateway_overhead_seconds",
+        &[("inbound", "anthropic")],
+    );
     assert!(
-        recorded(),
-        "no overhead sample of {overhead} ms in the histogram"
+        recorded
+            .iter()
+            .any(|s| (s * 1e3 - overhead).abs() <= 0.000_501),
+        "no overhead sample of {overhead} ms in {recorded:?}"
     );
     // Keys rotate: the second request uses the second key.
     gw.post("/v1/messages", &[], &anthropic_request("big", false))
@@ -490,6 +482,7 @@ async fn an_upstream_429_before_the_stream_is_a_429_with_retry_after() {
 
 #[tokio::test]
 async fn an_upstream_400_before_the_stream_is_a_400_json_error() {
+    capture::install();
     let up = Upstream::start(|_| {
         Reply::json(400, r#"{"error":{"message":"Unsupported parameter: 'max_tokens'","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}"#)
     })
@@ -505,6 +498,31 @@ async fn an_upstream_400_before_the_stream_is_a_400_json_error() {
             .as_str()
             .unwrap()
             .contains("max_tokens")
+    );
+    // An error carries the overhead the recorder got: the header, the
+    // histogram and the tracker's record agree.
+    let header: f64 = got.headers["x-llmgate-overhead-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let id = got.headers["request-id"].to_str().unwrap();
+    let snap = gw.gateway.tracker.snapshot();
+    let record = snap.recent.iter().find(|f| f.id == id).unwrap();
+    let tracked = record.overhead_ms.expect("the record has the overhead");
+    assert!(
+        (tracked - header).abs() <= 0.000_501,
+        "{tracked} vs {header}"
+    );
+    let recorded = capture::histogram(
+        "llmgate_gateway_overhead_seconds",
+        &[("inbound", "anthropic")],
+    );
+    assert!(
+        recorded
+            .iter()
+            .any(|s| (s * 1e3 - header).abs() <= 0.000_501),
+        "no overhead sample of {header} ms in {recorded:?}"
     );
 }
 
