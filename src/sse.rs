@@ -122,21 +122,18 @@ impl SseDecoder {
             }
         }
         if self.at_start && !chunk.is_empty() {
-            // Enough of the stream is known (three bytes, or a line end):
-            // strip a BOM in place rather than copying the whole first read.
-            if self.line.is_empty()
-                && (chunk.len() >= 3 || chunk.iter().any(|b| *b == b'\n' || *b == b'\r'))
-            {
-                self.at_start = false;
-                let body = chunk.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(chunk);
-                return self.feed_lines(body, out);
-            }
             // The BOM may itself be split across chunks: wait until three
-            // bytes (or a line end) are known.
-            let mut probe = std::mem::take(&mut self.line);
-            probe.extend_from_slice(chunk);
+            // bytes (or a line end) are known. What is known is the chunk
+            // itself unless an earlier one is held (no copy of a first read).
+            let probe: std::borrow::Cow<'_, [u8]> = if self.line.is_empty() {
+                chunk.into()
+            } else {
+                let mut held = std::mem::take(&mut self.line);
+                held.extend_from_slice(chunk);
+                held.into()
+            };
             if probe.len() < 3 && !probe.iter().any(|b| *b == b'\n' || *b == b'\r') {
-                self.line = probe;
+                self.line = probe.into_owned();
                 return Ok(());
             }
             self.at_start = false;

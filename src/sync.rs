@@ -23,10 +23,45 @@ pub(crate) fn write<T: ?Sized>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
 
-/// An instant that threads can set and read without a lock (`None` until
-/// set): nanoseconds since a process-wide origin, plus one, in an atomic.
+/// A duration that threads can set and read without a lock (`None` until
+/// set): nanoseconds plus one in an atomic, zero while unset.
 #[derive(Debug, Default)]
-pub(crate) struct AtomicInstant(std::sync::atomic::AtomicU64);
+pub(crate) struct AtomicDuration(std::sync::atomic::AtomicU64);
+
+impl AtomicDuration {
+    /// Sets it (saturating at some 584 years).
+    pub(crate) fn set(&self, d: std::time::Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1);
+        self.0
+            .store(nanos + 1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Unsets it.
+    pub(crate) fn clear(&self) {
+        self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The duration, if set.
+    pub(crate) fn get(&self) -> Option<std::time::Duration> {
+        self.0
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .checked_sub(1)
+            .map(std::time::Duration::from_nanos)
+    }
+
+    /// Whether it is unset, or set no longer than `other` (unset counts as
+    /// the shortest).
+    #[cfg(feature = "client")]
+    fn not_longer(&self, other: &AtomicDuration) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0.load(Relaxed) <= other.0.load(Relaxed)
+    }
+}
+
+/// An instant that threads can set and read without a lock (`None` until
+/// set): the time since a process-wide origin, in an [`AtomicDuration`].
+#[derive(Debug, Default)]
+pub(crate) struct AtomicInstant(AtomicDuration);
 
 impl AtomicInstant {
     fn origin() -> std::time::Instant {
@@ -36,33 +71,28 @@ impl AtomicInstant {
 
     /// Sets it to now.
     pub(crate) fn set_now(&self) {
-        let nanos = Self::origin().elapsed().as_nanos() as u64 + 1;
-        self.0.store(nanos, std::sync::atomic::Ordering::Relaxed);
+        self.0.set(Self::origin().elapsed());
     }
 
     /// Unsets it.
     pub(crate) fn clear(&self) {
-        self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.0.clear();
     }
 
     /// Whether it is set.
     pub(crate) fn is_set(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed) > 0
+        self.0.get().is_some()
     }
 
     /// Whether it is unset, or set no later than `other` (unset counts as
     /// the earliest).
     #[cfg(feature = "client")]
     pub(crate) fn not_after(&self, other: &AtomicInstant) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.0.load(Relaxed) <= other.0.load(Relaxed)
+        self.0.not_longer(&other.0)
     }
 
     /// The instant, if set.
     pub(crate) fn get(&self) -> Option<std::time::Instant> {
-        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => None,
-            n => Some(Self::origin() + std::time::Duration::from_nanos(n - 1)),
-        }
+        self.0.get().map(|d| Self::origin() + d)
     }
 }

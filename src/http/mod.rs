@@ -282,8 +282,10 @@ where
         decode::Endpoint::Call(format, operation) => (format, operation),
     };
     let recorder = start(format);
-    let fail = |err: ApiError| {
-        let resp = error_response(format, &err, Some(&id), &timing);
+    // An error's header carries the overhead as it stands when the error
+    // is known (after the stack: what the recorder got).
+    let fail = |err: ApiError, overhead: Duration| {
+        let resp = error_response_with(format, &err, Some(&id), overhead);
         if let Some(r) = &recorder {
             r.finish(Outcome::of_error(&err), resp.status().as_u16());
         }
@@ -301,7 +303,7 @@ where
     .await
     {
         Ok(chat) => chat,
-        Err(err) => return fail(err),
+        Err(err) => return fail(err, timing.overhead()),
     };
     let mut ctx = RequestContext::with_id(id.clone(), format, chat.model.clone());
     ctx.operation = operation;
@@ -340,9 +342,9 @@ where
                 recorder.clone(),
             )
         }
-        Err(err) => fail(err),
+        Err(err) => return fail(err, overhead),
     };
-    // The header says what the recorder got (an error's too).
+    // The header says what the recorder got.
     finish_headers(resp, format, &id, overhead)
 }
 
@@ -400,6 +402,16 @@ pub fn error_response(
     id: Option<&str>,
     timing: &Timing,
 ) -> Response<ResponseBody> {
+    error_response_with(format, err, id, timing.overhead())
+}
+
+/// [`error_response`] with the overhead its header reports.
+fn error_response_with(
+    format: Format,
+    err: &ApiError,
+    id: Option<&str>,
+    overhead: Duration,
+) -> Response<ResponseBody> {
     let mut resp = match format {
         Format::Anthropic => {
             let (status, body) = err.to_anthropic(id);
@@ -418,7 +430,7 @@ pub fn error_response(
         headers.insert("x-should-retry", HeaderValue::from_static("false"));
     }
     match id {
-        Some(id) => finish_headers(resp, format, id, timing.overhead()),
+        Some(id) => finish_headers(resp, format, id, overhead),
         None => resp,
     }
 }

@@ -11,7 +11,7 @@ use tracing::Span;
 use crate::Format;
 use crate::chat::Usage;
 use crate::error::ApiError;
-use crate::sync::{FastMap, lock};
+use crate::sync::{AtomicDuration, FastMap, lock};
 
 /// How a request ended. Exactly one per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -300,29 +300,10 @@ struct RecordInner {
     start: Instant,
     state: Mutex<RecordState>,
     /// The gateway's overhead, shared with the finished record: the HTTP
-    /// tier may set it after the record has ended ([`OverheadSlot`]).
-    overhead: Arc<OverheadSlot>,
+    /// tier may set it after the record has ended.
+    overhead: Arc<AtomicDuration>,
     finished: AtomicBool,
     span: Span,
-}
-
-/// A duration set once, possibly after its record has ended: nanoseconds
-/// plus one, zero while unset.
-#[derive(Default)]
-struct OverheadSlot(AtomicU64);
-
-impl OverheadSlot {
-    fn set(&self, d: Duration) {
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1);
-        self.0.store(nanos + 1, Ordering::Release);
-    }
-
-    fn get(&self) -> Option<Duration> {
-        self.0
-            .load(Ordering::Acquire)
-            .checked_sub(1)
-            .map(Duration::from_nanos)
-    }
 }
 
 /// The record of one request. Clones share it; it is finished once, by the
@@ -541,7 +522,7 @@ struct Done {
     id: Arc<str>,
     inbound: Format,
     state: RecordState,
-    overhead: Arc<OverheadSlot>,
+    overhead: Arc<AtomicDuration>,
     outcome: Outcome,
     status: u16,
     duration: Duration,

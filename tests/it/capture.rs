@@ -62,37 +62,21 @@ impl Recorder for Capture {
     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let v = self
-            .counters
-            .lock()
-            .unwrap()
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        Counter::from_arc(v)
+        Counter::from_arc(entry(&self.counters, key))
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let v = self
-            .gauges
-            .lock()
-            .unwrap()
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        Gauge::from_arc(v)
+        Gauge::from_arc(entry(&self.gauges, key))
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let v = self
-            .histograms
-            .lock()
-            .unwrap()
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        Histogram::from_arc(v)
+        Histogram::from_arc(entry(&self.histograms, key))
     }
+}
+
+/// The value kept for `key`, made on first use.
+fn entry<V: Default>(map: &Mutex<HashMap<Key, Arc<V>>>, key: &Key) -> Arc<V> {
+    map.lock().unwrap().entry(key.clone()).or_default().clone()
 }
 
 static CAPTURE: OnceLock<Arc<Capture>> = OnceLock::new();

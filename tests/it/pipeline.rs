@@ -122,6 +122,30 @@ async fn anthropic_client_streams_tool_calls_from_an_openai_upstream() {
     );
 }
 
+/// The `x-llmgate-overhead-ms` header of a response, in milliseconds.
+fn overhead_header(got: &Got) -> f64 {
+    got.headers["x-llmgate-overhead-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Whether two milliseconds agree to the microsecond the header gives.
+fn same_microsecond(a_ms: f64, b_ms: f64) -> bool {
+    (a_ms - b_ms).abs() <= 0.000_501
+}
+
+/// Asserts that `llmgate_gateway_overhead_seconds{inbound}` holds a sample
+/// of `ms` (a header's value).
+fn assert_overhead_recorded(inbound: &str, ms: f64) {
+    let recorded = capture::histogram("llmgate_gateway_overhead_seconds", &[("inbound", inbound)]);
+    assert!(
+        recorded.iter().any(|s| same_microsecond(s * 1e3, ms)),
+        "no overhead sample of {ms} ms in {recorded:?}"
+    );
+}
+
 #[tokio::test]
 async fn anthropic_client_gets_a_complete_message_from_an_openai_upstream() {
     capture::install();
@@ -147,24 +171,11 @@ async fn anthropic_client_gets_a_complete_message_from_an_openai_upstream() {
             .unwrap()
             .starts_with("req_")
     );
-    let overhead: f64 = got.headers["x-llmgate-overhead-ms"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let overhead = overhead_header(&got);
     assert!(overhead >= 0.0);
-    // The histogram records the same overhead (the header has it to the
-    // microsecond), before the response leaves the HTTP tier.
-    let recorded = capture::histogram(
-        "llmgate_gateway_overhead_seconds",
-        &[("inbound", "anthropic")],
-    );
-    assert!(
-        recorded
-            .iter()
-            .any(|s| (s * 1e3 - overhead).abs() <= 0.000_501),
-        "no overhead sample of {overhead} ms in {recorded:?}"
-    );
+    // The histogram records the same overhead, before the response leaves
+    // the HTTP tier.
+    assert_overhead_recorded("anthropic", overhead);
     // Keys rotate: the second request uses the second key.
     gw.post("/v1/messages", &[], &anthropic_request("big", false))
         .await;
@@ -501,29 +512,13 @@ async fn an_upstream_400_before_the_stream_is_a_400_json_error() {
     );
     // An error carries the overhead the recorder got: the header, the
     // histogram and the tracker's record agree.
-    let header: f64 = got.headers["x-llmgate-overhead-ms"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let header = overhead_header(&got);
     let id = got.headers["request-id"].to_str().unwrap();
     let snap = gw.gateway.tracker.snapshot();
     let record = snap.recent.iter().find(|f| f.id == id).unwrap();
     let tracked = record.overhead_ms.expect("the record has the overhead");
-    assert!(
-        (tracked - header).abs() <= 0.000_501,
-        "{tracked} vs {header}"
-    );
-    let recorded = capture::histogram(
-        "llmgate_gateway_overhead_seconds",
-        &[("inbound", "anthropic")],
-    );
-    assert!(
-        recorded
-            .iter()
-            .any(|s| (s * 1e3 - header).abs() <= 0.000_501),
-        "no overhead sample of {header} ms in {recorded:?}"
-    );
+    assert!(same_microsecond(tracked, header), "{tracked} vs {header}");
+    assert_overhead_recorded("anthropic", header);
 }
 
 #[tokio::test]
