@@ -1624,18 +1624,42 @@ impl ChunkDecoder {
         // the first chunk; later ones skip it rather than copy it out again
         // (and so do not check its types). Anything but an object goes to the
         // full parser, which rejects it.
-        let chunk = if self.started && data.starts_with('{') {
-            serde_json::from_str::<LaterChunk>(data).map(LaterChunk::into_chunk)
+        let pushed = if self.started && data.starts_with('{') {
+            serde_json::from_str::<LaterChunk>(data).map(|chunk| self.push_later(chunk, out))
         } else {
             serde_json::from_str::<w::ChatCompletionChunk>(data)
+                .map(|chunk| self.push_chunk(chunk, out))
         };
-        match chunk {
-            Ok(chunk) => self.push_chunk(chunk, out),
-            Err(e) => self.fail(
+        if let Err(e) = pushed {
+            self.fail(
                 ApiError::api(format!("malformed chunk from the upstream: {e}")).mark_upstream(),
                 out,
-            ),
+            );
         }
+    }
+
+    /// Decodes a chunk after the first, read without its envelope.
+    fn push_later(&mut self, chunk: LaterChunk, out: &mut Vec<ChatEvent>) {
+        if self.done {
+            return;
+        }
+        if let Some(error) = chunk.error {
+            self.fail(ApiError::from_openai_detail(&error), out);
+            return;
+        }
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage);
+        }
+        for c in chunk.choices {
+            let stop_sequence = match c.stop_reason {
+                Some(Value::String(seq)) => Some(seq),
+                _ => None,
+            };
+            if !self.push_choice(c.index, c.delta, c.finish_reason, stop_sequence, out) {
+                return;
+            }
+        }
+        self.finish_if_complete(out);
     }
 
     /// Decodes one chunk.
@@ -1666,47 +1690,76 @@ impl ChunkDecoder {
         if let Some(Some(usage)) = chunk.usage {
             self.usage = Some(usage);
         }
-        for choice in chunk.choices {
-            if choice.index != 0 {
-                continue;
-            }
-            let d = choice.delta;
-            // Within one chunk: reasoning, then text, then refusal, then tool calls.
-            if let Some(reasoning) = d.reasoning_content.or(d.reasoning)
-                && !reasoning.is_empty()
-            {
-                self.ensure_open(Open::Thinking(0), out);
-                self.delta(BlockDelta::Thinking(reasoning), out);
-            }
-            if let Some(Some(text)) = d.content
-                && !text.is_empty()
-            {
-                self.ensure_open(Open::Text(0), out);
-                self.delta(BlockDelta::Text(text), out);
-            }
-            if let Some(Some(refusal)) = d.refusal
-                && !refusal.is_empty()
-            {
-                // A refusal block: text for Anthropic clients, `refusal`
-                // deltas again for OpenAI ones.
-                self.refusal = true;
-                self.ensure_open(Open::Refusal(0), out);
-                self.delta(BlockDelta::Text(refusal), out);
-            }
-            for (pos, call) in d.tool_calls.into_iter().flatten().enumerate() {
-                self.tool_delta(pos, call, out);
-                if self.done {
-                    return;
-                }
-            }
-            if let Some(reason) = choice.finish_reason {
-                if let Some(Value::String(seq)) = choice.extra.get("stop_reason") {
-                    self.stop_sequence = Some(seq.clone());
-                }
-                self.finish = Some(reason);
-                self.close_open(out);
+        for mut choice in chunk.choices {
+            let stop_sequence = match choice.extra.remove("stop_reason") {
+                Some(Value::String(seq)) => Some(seq),
+                _ => None,
+            };
+            if !self.push_choice(
+                choice.index,
+                choice.delta,
+                choice.finish_reason,
+                stop_sequence,
+                out,
+            ) {
+                return;
             }
         }
+        self.finish_if_complete(out);
+    }
+
+    /// Decodes one choice of a chunk; `false` when it ended the stream.
+    fn push_choice(
+        &mut self,
+        index: u32,
+        d: w::ChunkDelta,
+        finish_reason: Option<String>,
+        stop_sequence: Option<String>,
+        out: &mut Vec<ChatEvent>,
+    ) -> bool {
+        if index != 0 {
+            return true;
+        }
+        // Within one chunk: reasoning, then text, then refusal, then tool calls.
+        if let Some(reasoning) = d.reasoning_content.or(d.reasoning)
+            && !reasoning.is_empty()
+        {
+            self.ensure_open(Open::Thinking(0), out);
+            self.delta(BlockDelta::Thinking(reasoning), out);
+        }
+        if let Some(Some(text)) = d.content
+            && !text.is_empty()
+        {
+            self.ensure_open(Open::Text(0), out);
+            self.delta(BlockDelta::Text(text), out);
+        }
+        if let Some(Some(refusal)) = d.refusal
+            && !refusal.is_empty()
+        {
+            // A refusal block: text for Anthropic clients, `refusal`
+            // deltas again for OpenAI ones.
+            self.refusal = true;
+            self.ensure_open(Open::Refusal(0), out);
+            self.delta(BlockDelta::Text(refusal), out);
+        }
+        for (pos, call) in d.tool_calls.into_iter().flatten().enumerate() {
+            self.tool_delta(pos, call, out);
+            if self.done {
+                return false;
+            }
+        }
+        if let Some(reason) = finish_reason {
+            if stop_sequence.is_some() {
+                self.stop_sequence = stop_sequence;
+            }
+            self.finish = Some(reason);
+            self.close_open(out);
+        }
+        true
+    }
+
+    /// Ends the stream once both the finish reason and the usage are in.
+    fn finish_if_complete(&mut self, out: &mut Vec<ChatEvent>) {
         if self.finish.is_some() && self.usage.is_some() {
             self.finalize(true, out);
         }
@@ -1980,33 +2033,6 @@ struct LaterChoice {
     /// vLLM's matched stop sequence.
     #[serde(default)]
     stop_reason: Option<Value>,
-}
-
-impl LaterChunk {
-    fn into_chunk(self) -> w::ChatCompletionChunk {
-        w::ChatCompletionChunk {
-            id: String::new(),
-            object: String::new(),
-            created: 0,
-            model: String::new(),
-            choices: self
-                .choices
-                .into_iter()
-                .map(|c| w::ChunkChoice {
-                    index: c.index,
-                    delta: c.delta,
-                    finish_reason: c.finish_reason,
-                    extra: c
-                        .stop_reason
-                        .map(|v| Map::from_iter([("stop_reason".to_owned(), v)]))
-                        .unwrap_or_default(),
-                })
-                .collect(),
-            usage: self.usage.map(Some),
-            error: self.error,
-            extra: Map::new(),
-        }
-    }
 }
 
 fn empty_tool_call(id: String, name: String) -> Part {

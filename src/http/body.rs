@@ -16,6 +16,12 @@ use crate::metrics::{Outcome, Recorder};
 /// Stop gathering ready events into one write beyond this many bytes.
 const BATCH_BYTES: usize = 16 * 1024;
 
+/// The room a frame's buffer starts with when its first event is encoded
+/// (a dozen small events): from nothing it would be regrown, and copied,
+/// about ten times on the way to a few kilobytes. Each frame takes its
+/// buffer along, so a stream waiting for its next event still holds none.
+const FRAME_START_BYTES: usize = 4 * 1024;
+
 /// How many turns of the runtime without a new event the events gathered
 /// may wait for more before they are written.
 const COALESCE_TURNS: u32 = 2;
@@ -147,6 +153,9 @@ impl SseBody {
             _ => {}
         }
         self.content_buffered |= event.is_content();
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(FRAME_START_BYTES);
+        }
         self.encoder.encode(event, &mut self.buf);
         end
     }

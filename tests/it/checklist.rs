@@ -1079,3 +1079,56 @@ fn a_chunk_that_is_not_an_object_ends_the_stream_in_an_error_wherever_it_comes()
         assert!(message.contains("ChatCompletionChunk"), "{bad}: {message}");
     }
 }
+
+#[test]
+fn later_chunks_keep_a_stop_sequence_skip_other_choices_and_carry_in_band_errors() {
+    // Chunks after the first are read without their envelope; what they
+    // carry must decode as the first chunk's full reading does.
+    let stop_at = |reason: Value| {
+        json!({"choices": [
+            {"index": 1, "delta": {"content": "other choice"}, "finish_reason": null},
+            {"index": 0, "delta": {}, "finish_reason": "stop", "stop_reason": reason}
+        ]})
+    };
+    let opening = delta(json!({"role": "assistant", "content": "par"}));
+    for (chunks, expected) in [
+        // vLLM's matched stop sequence on a later chunk, and on the first.
+        (vec![opening.clone(), stop_at(json!("###"))], Some("###")),
+        (vec![stop_at(json!("###"))], Some("###")),
+        // A stop token's id is no sequence.
+        (vec![opening.clone(), stop_at(json!(128009))], None),
+    ] {
+        let events = openai_body_to_events(&stream(&chunks, true), Default::default());
+        let texts: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                ChatEvent::BlockDelta {
+                    delta: llmgate::chat::BlockDelta::Text(t),
+                    ..
+                } => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(!texts.contains(&"other choice"), "{texts:?}");
+        let Some(ChatEvent::MessageDelta {
+            stop_reason,
+            stop_sequence,
+            ..
+        }) = events
+            .iter()
+            .find(|e| matches!(e, ChatEvent::MessageDelta { .. }))
+        else {
+            panic!("no message delta: {events:?}");
+        };
+        assert_eq!(stop_sequence.as_deref(), expected, "{chunks:?}");
+        let sequence = matches!(stop_reason, Some(llmgate::chat::StopReason::StopSequence));
+        assert_eq!(sequence, expected.is_some(), "{stop_reason:?}");
+    }
+
+    let error = json!({"error": {"message": "overloaded", "type": "server_error"}});
+    let events = openai_body_to_events(&stream(&[opening, error], false), Default::default());
+    match events.last() {
+        Some(ChatEvent::Error(e)) => assert!(e.to_string().contains("overloaded"), "{e}"),
+        other => panic!("expected an error event, got {other:?}"),
+    }
+}
