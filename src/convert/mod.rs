@@ -238,7 +238,7 @@ pub(crate) fn anthropic_message_id(id: &str) -> String {
     } else if id.is_empty() {
         random_id("msg_")
     } else {
-        format!("msg_{}", id.strip_prefix("chatcmpl-").unwrap_or(id))
+        ["msg_", id.strip_prefix("chatcmpl-").unwrap_or(id)].concat()
     }
 }
 
@@ -250,7 +250,7 @@ pub(crate) fn openai_completion_id(id: &str) -> String {
     } else if id.is_empty() {
         random_id("chatcmpl-")
     } else {
-        format!("chatcmpl-{}", id.strip_prefix("msg_").unwrap_or(id))
+        ["chatcmpl-", id.strip_prefix("msg_").unwrap_or(id)].concat()
     }
 }
 
