@@ -2052,7 +2052,7 @@ pub enum Frame {
     /// `data: <chunk>`.
     Chunk(Box<w::ChatCompletionChunk>),
     /// `data: {"error":{…}}`; the stream ends.
-    Error(w::ErrorResponse),
+    Error(Box<w::ErrorResponse>),
     /// `data: [DONE]`; the stream ends.
     Done,
 }
@@ -2323,7 +2323,7 @@ impl ChunkEncoder {
                 self.done = true;
             }
             ChatEvent::Error(e) => {
-                out.push(Frame::Error(e.to_openai().1));
+                out.push(Frame::Error(Box::new(e.to_openai().1)));
                 self.done = true;
             }
         }

@@ -873,3 +873,62 @@ async fn a_pool_as_large_as_a_burst_keeps_its_connections_for_the_next() {
     })
     .await;
 }
+
+/// Where `needle` first occurs in `hay` (panics when it does not).
+fn at(hay: &[u8], needle: &str) -> usize {
+    hay.windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .unwrap_or_else(|| panic!("{needle} not in {}", String::from_utf8_lossy(hay)))
+}
+
+#[cfg(feature = "preserve-order")]
+#[tokio::test]
+async fn json_objects_keep_their_key_order_through_the_gateway() {
+    // A schema's property order is the order a model writes the fields in
+    // (OpenAI's structured outputs say so), so a gateway must not sort keys:
+    // not in tool schemas, not in `response_format`, not in tool inputs,
+    // in either direction.
+    let up = Upstream::start(|_| {
+        Reply::json(
+            200,
+            r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"answer","arguments":"{\"zeta\":1,\"alpha\":2}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#,
+        )
+    })
+    .await;
+    let gw = gateway(OPENAI_UPSTREAM, Some(&up)).await;
+
+    // Anthropic client → OpenAI upstream.
+    let got = gw
+        .post(
+            "/v1/messages",
+            &[("anthropic-version", "2023-06-01")],
+            r#"{"model":"big","max_tokens":64,
+                "tools":[{"name":"answer","input_schema":{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}},"required":["reasoning","answer"]}}],
+                "messages":[{"role":"user","content":"q"},
+                  {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"answer","input":{"reasoning":"r","answer":"a"}}]},
+                  {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok"}]}]}"#,
+        )
+        .await;
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    let sent = up.last().raw;
+    assert!(at(&sent, r#""reasoning":{"#) < at(&sent, r#""answer":{"#));
+    at(&sent, r#"{\"reasoning\":\"r\",\"answer\":\"a\"}"#);
+    at(&got.body, r#""input":{"zeta":1,"alpha":2}"#);
+
+    // OpenAI client → OpenAI upstream: fields the model does not name.
+    let got = gw
+        .post(
+            "/v1/chat/completions",
+            &[],
+            r#"{"model":"big","messages":[{"role":"user","content":"q"}],
+                "response_format":{"type":"json_schema","json_schema":{"name":"a","strict":true,
+                  "schema":{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}},
+                            "required":["reasoning","answer"],"additionalProperties":false}}}}"#,
+        )
+        .await;
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    let sent = up.last().raw;
+    assert!(at(&sent, r#""reasoning":{"#) < at(&sent, r#""answer":{"#));
+    assert!(at(&sent, r#""type":"object""#) < at(&sent, r#""additionalProperties""#));
+    at(&got.body, r#"{\"zeta\":1,\"alpha\":2}"#);
+}

@@ -106,6 +106,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body's bytes as sent.
+    pub raw: Bytes,
 }
 
 type Handler = Arc<dyn Fn(&Received) -> Reply + Send + Sync>;
@@ -216,6 +218,7 @@ async fn respond(
         path: parts.uri.path().to_owned(),
         headers: parts.headers,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        raw: bytes,
     };
     let reply = handler(&received);
     state.received.lock().unwrap().push(received);
