@@ -874,16 +874,15 @@ async fn a_pool_as_large_as_a_burst_keeps_its_connections_for_the_next() {
     .await;
 }
 
-/// Where `needle` first occurs in `hay` (panics when it does not).
-fn at(hay: &[u8], needle: &str) -> usize {
-    hay.windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-        .unwrap_or_else(|| panic!("{needle} not in {}", String::from_utf8_lossy(hay)))
-}
-
 #[cfg(feature = "preserve-order")]
 #[tokio::test]
 async fn json_objects_keep_their_key_order_through_the_gateway() {
+    /// Where `needle` first occurs in `hay` (panics when it does not).
+    fn at(hay: &[u8], needle: &str) -> usize {
+        hay.windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+            .unwrap_or_else(|| panic!("{needle} not in {}", String::from_utf8_lossy(hay)))
+    }
     // A schema's property order is the order a model writes the fields in
     // (OpenAI's structured outputs say so), so a gateway must not sort keys:
     // not in tool schemas, not in `response_format`, not in tool inputs,
