@@ -1640,45 +1640,32 @@ impl ChunkDecoder {
 
     /// Decodes a chunk after the first, read without its envelope.
     fn push_later(&mut self, chunk: LaterChunk, out: &mut Vec<ChatEvent>) {
-        if self.done {
-            return;
-        }
-        if let Some(error) = chunk.error {
-            self.fail(ApiError::from_openai_detail(&error), out);
-            return;
-        }
-        if let Some(usage) = chunk.usage {
-            self.usage = Some(usage);
-        }
-        for c in chunk.choices {
-            let stop_sequence = match c.stop_reason {
-                Some(Value::String(seq)) => Some(seq),
-                _ => None,
-            };
-            if !self.push_choice(c.index, c.delta, c.finish_reason, stop_sequence, out) {
-                return;
-            }
-        }
-        self.finish_if_complete(out);
+        let choices = chunk
+            .choices
+            .into_iter()
+            .map(|c| (c.index, c.delta, c.finish_reason, c.stop_reason));
+        self.push_body(chunk.error, chunk.usage, choices, out);
     }
 
     /// Decodes one chunk.
     pub fn push_chunk(&mut self, chunk: w::ChatCompletionChunk, out: &mut Vec<ChatEvent>) {
-        if self.done {
-            return;
-        }
-        if let Some(error) = chunk.error {
-            self.fail(ApiError::from_openai_detail(&error), out);
-            return;
-        }
-        if !self.started {
+        let w::ChatCompletionChunk {
+            id,
+            created,
+            model,
+            choices,
+            usage,
+            error,
+            mut extra,
+            ..
+        } = chunk;
+        if !self.done && !self.started && error.is_none() {
             self.started = true;
-            let mut extra = chunk.extra;
             extra.remove("obfuscation");
-            extra.insert("created".into(), Value::from(chunk.created));
+            extra.insert("created".into(), Value::from(created));
             out.push(ChatEvent::MessageStart {
-                id: chunk.id,
-                model: chunk.model,
+                id,
+                model,
                 usage: Usage {
                     input_tokens: Some(self.opts.input_tokens_estimate),
                     output_tokens: Some(0),
@@ -1687,25 +1674,40 @@ impl ChunkDecoder {
                 extra,
             });
         }
-        if let Some(Some(usage)) = chunk.usage {
+        let choices = choices.into_iter().map(|mut c| {
+            let stop_reason = c.extra.remove("stop_reason");
+            (c.index, c.delta, c.finish_reason, stop_reason)
+        });
+        self.push_body(error, usage.flatten(), choices, out);
+    }
+
+    /// What both readings of a chunk carry: an in-band error, the usage, and
+    /// each choice's delta, finish reason and (vLLM) `stop_reason`.
+    fn push_body(
+        &mut self,
+        error: Option<w::ErrorDetail>,
+        usage: Option<w::Usage>,
+        choices: impl IntoIterator<Item = (u32, w::ChunkDelta, Option<String>, Option<Value>)>,
+        out: &mut Vec<ChatEvent>,
+    ) {
+        if self.done {
+            return;
+        }
+        if let Some(error) = error {
+            self.fail(ApiError::from_openai_detail(&error), out);
+            return;
+        }
+        if let Some(usage) = usage {
             self.usage = Some(usage);
         }
-        for mut choice in chunk.choices {
-            let stop_sequence = match choice.extra.remove("stop_reason") {
-                Some(Value::String(seq)) => Some(seq),
-                _ => None,
-            };
-            if !self.push_choice(
-                choice.index,
-                choice.delta,
-                choice.finish_reason,
-                stop_sequence,
-                out,
-            ) {
+        for (index, delta, finish_reason, stop_reason) in choices {
+            if !self.push_choice(index, delta, finish_reason, stop_reason, out) {
                 return;
             }
         }
-        self.finish_if_complete(out);
+        if self.finish.is_some() && self.usage.is_some() {
+            self.finalize(true, out);
+        }
     }
 
     /// Decodes one choice of a chunk; `false` when it ended the stream.
@@ -1714,7 +1716,7 @@ impl ChunkDecoder {
         index: u32,
         d: w::ChunkDelta,
         finish_reason: Option<String>,
-        stop_sequence: Option<String>,
+        stop_reason: Option<Value>,
         out: &mut Vec<ChatEvent>,
     ) -> bool {
         if index != 0 {
@@ -1749,20 +1751,14 @@ impl ChunkDecoder {
             }
         }
         if let Some(reason) = finish_reason {
-            if stop_sequence.is_some() {
-                self.stop_sequence = stop_sequence;
+            // vLLM's matched stop sequence (a stop token's id is none).
+            if let Some(Value::String(seq)) = stop_reason {
+                self.stop_sequence = Some(seq);
             }
             self.finish = Some(reason);
             self.close_open(out);
         }
         true
-    }
-
-    /// Ends the stream once both the finish reason and the usage are in.
-    fn finish_if_complete(&mut self, out: &mut Vec<ChatEvent>) {
-        if self.finish.is_some() && self.usage.is_some() {
-            self.finalize(true, out);
-        }
     }
 
     /// Ends the stream (the body ended): a stream that ended without

@@ -76,13 +76,7 @@ async fn anthropic_client_streams_tool_calls_from_an_openai_upstream() {
     })
     .await;
     let gw = gateway(OPENAI_UPSTREAM, Some(&up)).await;
-    let got = gw
-        .post(
-            "/v1/messages",
-            &[("anthropic-version", "2023-06-01")],
-            &anthropic_request("big", true),
-        )
-        .await;
+    let got = gw.messages(&anthropic_request("big", true)).await;
     assert_eq!(got.status, 200);
     assert_eq!(
         got.headers["content-type"],
@@ -818,13 +812,7 @@ async fn pooled_gateway(max_idle: usize) -> (Upstream, TestGateway) {
 /// Sends `n` requests at once; each must succeed.
 async fn burst(gw: &TestGateway, n: usize) {
     let body = anthropic_request("big", false);
-    let sent = (0..n).map(|_| {
-        gw.post(
-            "/v1/messages",
-            &[("anthropic-version", "2023-06-01")],
-            &body,
-        )
-    });
+    let sent = (0..n).map(|_| gw.messages(&body));
     for got in futures_util::future::join_all(sent).await {
         assert_eq!(got.status, 200);
     }
@@ -897,16 +885,11 @@ async fn json_objects_keep_their_key_order_through_the_gateway() {
     let gw = gateway(OPENAI_UPSTREAM, Some(&up)).await;
 
     // Anthropic client → OpenAI upstream.
-    let got = gw
-        .post(
-            "/v1/messages",
-            &[("anthropic-version", "2023-06-01")],
-            r#"{"model":"big","max_tokens":64,
+    let got = gw.messages(r#"{"model":"big","max_tokens":64,
                 "tools":[{"name":"answer","input_schema":{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}},"required":["reasoning","answer"]}}],
                 "messages":[{"role":"user","content":"q"},
                   {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"answer","input":{"reasoning":"r","answer":"a"}}]},
-                  {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok"}]}]}"#,
-        )
+                  {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok"}]}]}"#)
         .await;
     assert_eq!(got.status, 200, "{:?}", got.body);
     let sent = up.last().raw;

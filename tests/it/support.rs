@@ -331,6 +331,12 @@ impl TestGateway {
         format!("http://{}{path}", self.addr)
     }
 
+    /// POSTs `body` to `/v1/messages` as an Anthropic client does.
+    pub async fn messages(&self, body: &str) -> Got {
+        self.post("/v1/messages", &[("anthropic-version", "2023-06-01")], body)
+            .await
+    }
+
     /// POSTs `body` with `headers`, reading the whole response.
     pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Got {
         let mut req = Request::post(self.url(path)).header("content-type", "application/json");
