@@ -301,8 +301,11 @@ pub fn write_json_event<T: serde::Serialize + ?Sized>(
     buf.put_slice(b"data: ");
     // serde_json, not sonic-rs: `value` is the caller's, and may be a type
     // (a `RawValue`) whose serde_json-specific serialisation sonic-rs does
-    // not know.
-    serde_json::to_writer(buf.writer(), value)?;
+    // not know. A `RawJson` in it is written as is.
+    use crate::wire::raw::{Writer, writing};
+    writing(Writer::SerdeJson, || {
+        serde_json::to_writer(buf.writer(), value)
+    })?;
     buf.put_slice(b"\n\n");
     Ok(())
 }

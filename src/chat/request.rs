@@ -1,7 +1,7 @@
 use serde_json::{Number, Value};
 
 use crate::Format;
-use crate::wire::Map;
+use crate::wire::{Map, RawJson};
 
 /// A chat request in the canonical model.
 ///
@@ -51,7 +51,7 @@ pub struct ChatRequest {
     /// `output_config.effort`).
     pub reasoning_effort: Option<String>,
     /// Structured output, in OpenAI's `response_format` shape.
-    pub response_format: Option<Value>,
+    pub response_format: Option<RawJson>,
     /// Number of choices (OpenAI only; Anthropic has one).
     pub n: Option<u32>,
     /// Sampling seed (OpenAI only).
@@ -387,28 +387,38 @@ pub struct ToolCall {
 }
 
 /// Tool call arguments: a JSON value (Anthropic `input`) or JSON text
-/// (OpenAI `arguments`), each kept as received.
+/// (OpenAI `arguments`), each kept as received (an object's keys in their
+/// order).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolArguments {
     /// A JSON value.
-    Json(Value),
+    Json(RawJson),
     /// JSON text, possibly invalid or empty.
     Text(String),
 }
 
 impl ToolArguments {
-    /// The arguments as JSON text (compact when they were a value).
+    /// The arguments as JSON text: text as received, a value compact (its
+    /// keys in their order).
     pub fn to_json_string(&self) -> String {
         match self {
-            ToolArguments::Json(v) => crate::wire::value_to_string(v),
+            ToolArguments::Json(v) => v.compact_text().into_owned(),
             ToolArguments::Text(s) => s.clone(),
+        }
+    }
+
+    /// The arguments' JSON text as received (a value's not made compact).
+    pub(crate) fn as_json_str(&self) -> &str {
+        match self {
+            ToolArguments::Json(v) => v.get(),
+            ToolArguments::Text(s) => s,
         }
     }
 
     /// [`to_json_string`](Self::to_json_string), keeping text without a copy.
     pub(crate) fn into_json_string(self) -> String {
         match self {
-            ToolArguments::Json(v) => crate::wire::value_to_string(&v),
+            ToolArguments::Json(v) => v.into_compact_string(),
             ToolArguments::Text(s) => s,
         }
     }
@@ -416,24 +426,34 @@ impl ToolArguments {
     /// The arguments as a JSON object, following conversion-spec §2.2
     /// `parse_args`: empty text is `{}`, a non-object is `{"value": …}`, a
     /// JSON string holding an object is decoded once more, and invalid JSON
-    /// is kept as `{"raw_arguments": text}`.
-    pub fn to_object(&self) -> Value {
+    /// is kept as `{"raw_arguments": text}`. An object, as a value or as
+    /// text, is kept as it is, its keys in their order.
+    pub fn to_object(&self) -> RawJson {
         match self {
             ToolArguments::Json(v) => object_of(v.clone()),
-            ToolArguments::Text(s) => crate::convert::parse_arguments(s),
+            ToolArguments::Text(s) => match RawJson::parse(s.as_str()) {
+                Ok(v) if v.is_object() => v,
+                _ => RawJson::from_value(&crate::convert::parse_arguments(s)),
+            },
+        }
+    }
+
+    /// [`to_object`](Self::to_object), keeping a value without a copy.
+    pub(crate) fn into_object(self) -> RawJson {
+        match self {
+            ToolArguments::Json(v) => object_of(v),
+            text => text.to_object(),
         }
     }
 }
 
-fn object_of(v: Value) -> Value {
-    match v {
-        Value::Object(_) => v,
-        Value::Null => Value::Object(Map::new()),
-        other => {
-            let mut m = Map::new();
-            m.insert("value".into(), other);
-            Value::Object(m)
-        }
+fn object_of(v: RawJson) -> RawJson {
+    if v.is_object() {
+        v
+    } else if v.get() == "null" {
+        RawJson::empty_object()
+    } else {
+        RawJson::trusted(["{\"value\":", v.get(), "}"].concat())
     }
 }
 
@@ -498,7 +518,7 @@ pub struct FunctionTool {
     /// What it does.
     pub description: Option<String>,
     /// JSON Schema of the arguments.
-    pub parameters: Option<Value>,
+    pub parameters: Option<RawJson>,
     /// Structured-outputs strict mode.
     pub strict: Option<bool>,
     /// Fields of the origin format that the model does not name.

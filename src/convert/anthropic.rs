@@ -24,8 +24,8 @@ use crate::chat::{
 };
 use crate::error::ApiError;
 use crate::sse;
-use crate::wire::Map;
 use crate::wire::anthropic as w;
+use crate::wire::{Map, RawJson};
 
 /// How to encode a request for an Anthropic upstream when it came from
 /// another format.
@@ -111,6 +111,9 @@ pub fn request_from_wire(req: w::MessagesRequest) -> Result<ChatRequest, ApiErro
         match oc.format.take().map(format_to_openai) {
             Some(Ok(rf)) => response_format = Some(rf),
             Some(Err(original)) => {
+                let original = original.to_value().map_err(|e| {
+                    ApiError::invalid_request(format!("`output_config.format`: {e}"))
+                })?;
                 oc.extra.insert("format".into(), original);
             }
             None => {}
@@ -137,7 +140,8 @@ pub fn request_from_wire(req: w::MessagesRequest) -> Result<ChatRequest, ApiErro
         messages,
         tools: req
             .tools
-            .map(|tools| tools.into_iter().map(tool_from_wire).collect()),
+            .map(|tools| tools.into_iter().map(tool_from_wire).collect())
+            .transpose()?,
         tool_choice,
         parallel_tool_calls,
         max_tokens: req.max_tokens,
@@ -163,34 +167,60 @@ pub fn request_from_wire(req: w::MessagesRequest) -> Result<ChatRequest, ApiErro
 /// `output_config.format` `{"type":"json_schema","schema":S}` → OpenAI
 /// `{"type":"json_schema","json_schema":{"name":"response","schema":S}}`;
 /// any other shape is handed back.
-fn format_to_openai(format: Value) -> Result<Value, Value> {
-    match &format {
-        Value::Object(m)
-            if m.len() == 2
-                && m.get("type").and_then(Value::as_str) == Some("json_schema")
-                && m.contains_key("schema") =>
-        {
-            Ok(serde_json::json!({
-                "type": "json_schema",
-                "json_schema": {"name": "response", "schema": m["schema"]},
-            }))
-        }
-        _ => Err(format),
+fn format_to_openai(format: RawJson) -> Result<RawJson, RawJson> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Format<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        schema: &'a serde_json::value::RawValue,
     }
+    let converted = format
+        .read::<Format>()
+        .filter(|f| f.kind == "json_schema")
+        .map(|f| {
+            RawJson::trusted(
+                [
+                    r#"{"type":"json_schema","json_schema":{"name":"response","schema":"#,
+                    f.schema.get(),
+                    "}}",
+                ]
+                .concat(),
+            )
+        });
+    converted.ok_or(format)
 }
 
 /// The reverse of [`format_to_openai`]; `None` for formats Anthropic lacks.
-fn format_from_openai(rf: &Value) -> Option<Value> {
-    if rf.get("type").and_then(Value::as_str) != Some("json_schema") {
+fn format_from_openai(rf: &RawJson) -> Option<RawJson> {
+    #[derive(serde::Deserialize)]
+    struct ResponseFormat<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        json_schema: Option<JsonSchema<'a>>,
+    }
+    // A map, not a struct with an `Option`: that would read a `null`
+    // schema as none, and drop the format instead of passing it on.
+    type JsonSchema<'a> =
+        std::collections::BTreeMap<std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue>;
+    let rf = rf.read::<ResponseFormat>()?;
+    if rf.kind != "json_schema" {
         return None;
     }
-    let schema = rf.get("json_schema")?.get("schema")?;
-    Some(serde_json::json!({"type": "json_schema", "schema": schema}))
+    let schema = *rf.json_schema?.get("schema")?;
+    Some(RawJson::trusted(
+        [r#"{"type":"json_schema","schema":"#, schema.get(), "}"].concat(),
+    ))
 }
 
-fn tool_from_wire(tool: w::Tool) -> Tool {
+fn tool_from_wire(tool: w::Tool) -> Result<Tool, ApiError> {
     if !tool.is_custom() {
-        return Tool::Other(to_value(&tool));
+        // Its schema, if it has one, goes into a tree.
+        let tool = serde_json::to_value(&tool)
+            .map_err(|e| ApiError::invalid_request(format!("tool `{}`: {e}", tool.name)))?;
+        return Ok(Tool::Other(tool));
     }
     let mut extra = tool.extra;
     if let Some(kind) = tool.kind {
@@ -204,13 +234,13 @@ fn tool_from_wire(tool: w::Tool) -> Tool {
         }
         _ => None,
     };
-    Tool::Function(FunctionTool {
+    Ok(Tool::Function(FunctionTool {
         name: tool.name,
         description: tool.description,
         parameters: tool.input_schema,
         strict,
         extra,
-    })
+    }))
 }
 
 /// Decodes content (a string or blocks).
@@ -648,8 +678,8 @@ fn tool_to_wire(tool: Tool, same: bool) -> Option<w::Tool> {
     }
 }
 
-fn empty_object_schema() -> Value {
-    serde_json::json!({"type": "object", "properties": {}})
+fn empty_object_schema() -> RawJson {
+    RawJson::trusted(r#"{"type":"object","properties":{}}"#.to_owned())
 }
 
 #[derive(Clone, Copy)]
@@ -726,13 +756,13 @@ fn part_to_block(part: Part, ctx: Ctx) -> Result<Option<w::ContentBlock>, ApiErr
             let (id, input) = if same {
                 let input = match c.arguments {
                     ToolArguments::Json(v) => v,
-                    text @ ToolArguments::Text(_) => text.to_object(),
+                    text @ ToolArguments::Text(_) => text.into_object(),
                 };
                 (c.id, input)
             } else {
                 (
                     anthropic_tool_id(&c.id).into_owned(),
-                    c.arguments.to_object(),
+                    c.arguments.into_object(),
                 )
             };
             w::ContentBlock::ToolUse(w::ToolUseBlock {
@@ -1204,7 +1234,7 @@ impl EventEncoder {
                 let part = match part {
                     // The block opens empty; its input arrives as deltas.
                     Part::ToolCall(mut c) if !same => {
-                        c.arguments = ToolArguments::Json(Value::Object(Map::new()));
+                        c.arguments = ToolArguments::Json(RawJson::empty_object());
                         Part::ToolCall(c)
                     }
                     Part::Thinking(t) if !same => Part::Thinking(ThinkingPart {

@@ -363,7 +363,7 @@ pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
     fn part_len(part: &Part) -> usize {
         match part {
             Part::Text(t) => t.text.len(),
-            Part::ToolCall(c) => c.name.len() + c.arguments.to_json_string().len(),
+            Part::ToolCall(c) => c.name.len() + c.arguments.as_json_str().len(),
             Part::ToolResult(r) => r.content.parts.iter().map(part_len).sum(),
             Part::Thinking(t) => t.text.len(),
             Part::Refusal(r) => r.text.len(),
@@ -384,9 +384,7 @@ pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
             Tool::Function(f) => {
                 f.name.len()
                     + f.description.as_ref().map_or(0, String::len)
-                    + f.parameters
-                        .as_ref()
-                        .map_or(0, |p| crate::wire::value_to_string(p).len())
+                    + f.parameters.as_ref().map_or(0, |p| p.get().len())
             }
             Tool::Other(v) => crate::wire::value_to_string(v).len(),
         };
@@ -450,6 +448,56 @@ mod tests {
             parse_arguments(r#"{"a":1}{"b":2}"#),
             json!({"raw_arguments": r#"{"a":1}{"b":2}"#})
         );
+    }
+
+    #[test]
+    fn json_held_as_text_fails_loudly_where_a_tree_cannot_hold_it() {
+        use crate::ErrorKind;
+        use crate::wire::anthropic as aw;
+        // A null `schema` is passed on, not dropped with its format.
+        let req = serde_json::from_str(
+            r#"{"model":"m","messages":[{"role":"user","content":"q"}],
+                "response_format":{"type":"json_schema","json_schema":{"name":"x","schema":null}}}"#,
+        )
+        .unwrap();
+        let chat = openai::request_from_wire(req).unwrap();
+        let out = anthropic::request_to_wire(chat, &Default::default()).unwrap();
+        let format = out.output_config.and_then(|c| c.format);
+        assert_eq!(
+            format.as_ref().map(|f| f.get()),
+            Some(r#"{"type":"json_schema","schema":null}"#)
+        );
+        // Text read as a value takes a lone surrogate (`\udc00`), which no
+        // tree holds: where the gateway needs a tree, it is a 400, never a
+        // `null` in its place.
+        let messages = r#""messages":[{"role":"user","content":"q"}]"#;
+        for body in [
+            // A server tool (kept whole, as a tree) with such a schema.
+            format!(
+                r#"{{"model":"m","max_tokens":1,{messages},
+                    "tools":[{{"type":"web_search_20250305","name":"web","input_schema":{{"d":"\udc00"}}}}]}}"#
+            ),
+            // An `output_config.format` of a shape the model does not name.
+            format!(
+                r#"{{"model":"m","max_tokens":1,{messages},
+                    "output_config":{{"format":{{"type":"regex","pattern":"\udc00"}}}}}}"#
+            ),
+        ] {
+            let req: aw::MessagesRequest = serde_json::from_str(&body).unwrap();
+            let err = anthropic::request_from_wire(req).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidRequest, "{body}");
+            assert!(err.message.contains("surrogate"), "{}", err.message);
+        }
+        // A block of an unknown type, its `type` last, kept as a tree.
+        let block = r#"{"payload":"\udc00","type":"future_block"}"#;
+        assert!(serde_json::from_str::<aw::ContentBlock>(block).is_err());
+        // A block whose `type` comes last is read from each field's text;
+        // an error there names one position, the body's.
+        let err = serde_json::from_str::<aw::ContentBlock>(r#"{"text":5,"type":"text"}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err.matches(" at line ").count(), 1, "{err}");
+        assert!(err.contains("invalid type: integer `5`"), "{err}");
     }
 
     #[test]

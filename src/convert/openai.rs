@@ -33,8 +33,8 @@ use crate::chat::{
 };
 use crate::error::ApiError;
 use crate::sse;
-use crate::wire::Map;
 use crate::wire::openai as w;
+use crate::wire::{Map, RawJson};
 
 /// What an OpenAI-compatible upstream accepts, for requests that came from
 /// another format (a request from an OpenAI client is sent as it came,
@@ -2035,7 +2035,7 @@ fn empty_tool_call(id: String, name: String) -> Part {
     Part::ToolCall(ToolCall {
         id,
         name,
-        arguments: ToolArguments::Json(Value::Object(Map::new())),
+        arguments: ToolArguments::Json(RawJson::empty_object()),
         extra: Map::new(),
     })
 }
@@ -2246,8 +2246,7 @@ impl ChunkEncoder {
                     let ordinal = self.tools.len() as u32;
                     self.tools.push((index, ordinal));
                     let arguments = match &c.arguments {
-                        ToolArguments::Json(Value::Object(m)) if m.is_empty() => String::new(),
-                        ToolArguments::Json(Value::Null) => String::new(),
+                        ToolArguments::Json(v) if v.is_null_or_empty_object() => String::new(),
                         args => args.to_json_string(),
                     };
                     out.push(self.chunk(

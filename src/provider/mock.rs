@@ -16,7 +16,7 @@ use crate::chat::{
 use crate::convert::{estimate_input_tokens, random_id};
 use crate::error::ApiError;
 use crate::llm::{EventStream, LlmFuture, LlmRequest, LlmResponse, Operation};
-use crate::wire::Map;
+use crate::wire::{Map, RawJson};
 
 /// A deterministic built-in model, so that a gateway runs offline.
 ///
@@ -233,7 +233,12 @@ fn answer(chat: &ChatRequest, d: &Directives) -> ChatResponse {
             content.push(Part::ToolCall(ToolCall {
                 id: random_id("toolu_mock"),
                 name: tool.name.clone(),
-                arguments: ToolArguments::Json(sample(tool.parameters.as_ref())),
+                arguments: ToolArguments::Json(RawJson::from_value(&sample(
+                    tool.parameters
+                        .as_ref()
+                        .and_then(|p| p.to_value().ok())
+                        .as_ref(),
+                ))),
                 extra: Map::new(),
             }));
             stop = StopReason::ToolUse;
@@ -266,7 +271,7 @@ fn answer(chat: &ChatRequest, d: &Directives) -> ChatResponse {
         .iter()
         .map(|p| match p {
             Part::Text(t) => t.text.split_whitespace().count() as u64,
-            Part::ToolCall(c) => c.arguments.to_json_string().len().div_ceil(4) as u64,
+            Part::ToolCall(c) => c.arguments.as_json_str().len().div_ceil(4) as u64,
             _ => 0,
         })
         .sum();
@@ -371,7 +376,7 @@ fn stream_events(resp: ChatResponse, cfg: &MockConfig, fail: bool) -> Vec<ChatEv
                 events.push(ChatEvent::BlockStart {
                     index,
                     part: Part::ToolCall(ToolCall {
-                        arguments: ToolArguments::Json(Value::Object(Map::new())),
+                        arguments: ToolArguments::Json(RawJson::empty_object()),
                         ..c
                     }),
                 });
@@ -486,7 +491,7 @@ mod tests {
             description: None,
             parameters: Some(serde_json::json!({"type": "object",
                 "properties": {"city": {"type": "string"}, "units": {"enum": ["c", "f"]}, "days": {"type": "integer"}},
-                "required": ["city", "units", "days"]})),
+                "required": ["city", "units", "days"]}).into()),
             strict: None,
             extra: Map::new(),
         })]);
@@ -498,7 +503,7 @@ mod tests {
         };
         assert_eq!(call.name, "get_weather");
         assert_eq!(
-            call.arguments.to_object(),
+            call.arguments.to_object().to_value().unwrap(),
             serde_json::json!({"city": "mock", "units": "c", "days": 1})
         );
     }

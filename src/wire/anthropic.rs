@@ -6,9 +6,9 @@
 //! `stop_sequence`) are always written, `null` included.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Number, Value};
+use serde_json::Number;
 
-use super::{Map, is_empty_map, object_with_extra, string_or_seq, tagged_union};
+use super::{Map, RawJson, is_empty_map, object_with_extra, string_or_seq, tagged_union};
 
 // === Requests ===
 
@@ -305,7 +305,7 @@ pub struct ToolUseBlock {
     /// The tool's name.
     pub name: String,
     /// The arguments, a JSON object.
-    pub input: Value,
+    pub input: RawJson,
     /// Fields not named above (`caller`, `cache_control`).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
@@ -400,7 +400,7 @@ pub struct Tool {
     pub description: Option<String>,
     /// JSON Schema of the input (custom tools).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub input_schema: Option<Value>,
+    pub input_schema: Option<RawJson>,
     /// Fields not named above (`cache_control`, `strict`, `input_examples`, …).
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,
@@ -485,7 +485,7 @@ pub struct OutputConfig {
     pub effort: Option<String>,
     /// Structured output format (`{"type":"json_schema","schema":…}`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub format: Option<Value>,
+    pub format: Option<RawJson>,
     /// Fields not named above.
     #[serde(flatten, skip_serializing_if = "is_empty_map")]
     pub extra: Map,

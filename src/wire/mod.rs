@@ -12,9 +12,20 @@
 //! `null`s of optional request fields excepted: they read as absent).
 //! A known type with a malformed body is an error that names the type, never
 //! silently demoted to `Other`; a key repeated within an object is an error.
+//!
+//! Tool schemas, tool inputs and `response_format` are kept as their JSON
+//! text ([`RawJson`]), and so are the fields of a block whose `type` is not
+//! its first key while the block is read: so reading these types needs
+//! serde_json (from text, bytes, a reader or a `serde_json::Value`), the
+//! only deserializer that hands over a value's text. serde's own buffering
+//! (a wire type inside `#[serde(flatten)]` or an untagged enum) and other
+//! formats' deserializers cannot read them.
 
 pub mod anthropic;
 pub mod openai;
+pub(crate) mod raw;
+
+pub use raw::RawJson;
 
 /// A JSON object: the fields a type does not name.
 pub type Map = serde_json::Map<String, serde_json::Value>;
@@ -50,13 +61,16 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
     let mut out = Vec::with_capacity(capacity.max(128));
     #[cfg(feature = "simd-json")]
     if sonic_agrees() {
-        sonic_rs::to_writer(&mut out, value).map_err(json_error)?;
+        raw::writing(raw::Writer::Sonic, || sonic_rs::to_writer(&mut out, value))
+            .map_err(json_error)?;
         if out.capacity() > 2 * out.len() + 4096 {
             out.shrink_to_fit();
         }
         return Ok(out);
     }
-    serde_json::to_writer(&mut out, value)?;
+    raw::writing(raw::Writer::SerdeJson, || {
+        serde_json::to_writer(&mut out, value)
+    })?;
     Ok(out)
 }
 
@@ -68,9 +82,14 @@ pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
     use bytes::BufMut as _;
     #[cfg(feature = "simd-json")]
     if sonic_agrees() {
-        return sonic_rs::to_writer(buf.writer(), value).map_err(json_error);
+        return raw::writing(raw::Writer::Sonic, || {
+            sonic_rs::to_writer(buf.writer(), value)
+        })
+        .map_err(json_error);
     }
-    serde_json::to_writer(buf.writer(), value)
+    raw::writing(raw::Writer::SerdeJson, || {
+        serde_json::to_writer(buf.writer(), value)
+    })
 }
 
 /// A JSON value's compact text, as [`to_json`] writes it (`Value`'s
@@ -91,7 +110,12 @@ fn sonic_agrees() -> bool {
             1.5, 1.0, -0.0, 1e21, 5e-324, 18446744073709551615u64, -9223372036854775808i64,
             {"k\u{1}é": "\"\\\u{7f}\u{2028}🚀\n"}, [], {}, null, true
         ]);
-        sonic_rs::to_vec(&probe).ok() == serde_json::to_vec(&probe).ok()
+        // Raw text goes out by sonic-rs's name for it, which a release of
+        // sonic-rs could change.
+        let raw = RawJson::parse("{ \"b\" :[1], \"a\":null}").ok();
+        let raw_as_is = raw::writing(raw::Writer::Sonic, || sonic_rs::to_vec(&raw).ok())
+            .is_some_and(|out| raw.is_some_and(|r| out == r.get().as_bytes()));
+        raw_as_is && sonic_rs::to_vec(&probe).ok() == serde_json::to_vec(&probe).ok()
     })
 }
 
@@ -164,37 +188,48 @@ macro_rules! tagged_union {
                         mut map: A,
                     ) -> Result<$name, A::Error> {
                         use serde::de::Error as _;
-                        let mut rest = $crate::wire::Map::new();
-                        if let Some(key) = map.next_key::<String>()? {
+                        let mut fields = $crate::wire::LateFields::default();
+                        while let Some(key) = map.next_key::<String>()? {
+                            if key != "type" || !fields.has_no_object() {
+                                fields.push(key, map.next_value()?);
+                                continue;
+                            }
                             let value: serde_json::Value = map.next_value()?;
-                            // Fast path: `type` comes first (as every SDK
-                            // writes it), so the rest reads straight into
-                            // the variant.
-                            if key == "type"
-                                && let Some(tag) = value.as_str().and_then($name::known_tag)
-                            {
+                            if let Some(tag) = value.as_str().and_then($name::known_tag) {
+                                // Fast path: `type` comes first (as most
+                                // SDKs write it), so the rest reads
+                                // straight into the variant; or after
+                                // fields that hold no object (an OpenAI
+                                // tool call's `id`, a text block's `text`),
+                                // read again as values, and then the rest
+                                // straight.
+                                if fields.is_empty() {
+                                    return $name::variant(
+                                        tag,
+                                        serde::de::value::MapAccessDeserializer::new(map),
+                                    );
+                                }
+                                let fields = fields.then(map).map_err(A::Error::custom)?;
                                 return $name::variant(
                                     tag,
-                                    serde::de::value::MapAccessDeserializer::new(map),
+                                    serde::de::value::MapAccessDeserializer::new(fields),
                                 );
                             }
-                            rest.insert(key, value);
+                            fields.push_value(key, &value);
                         }
-                        while let Some(key) = map.next_key::<String>()? {
-                            $crate::wire::insert_field(&mut rest, key, || map.next_value())?;
-                        }
-                        // The whole object was read first.
-                        let tag = rest
-                            .get("type")
-                            .and_then(serde_json::Value::as_str)
-                            .and_then($name::known_tag);
-                        match tag {
+                        // `type` late (the Go SDKs write it last): the
+                        // object was read first, each field as its text.
+                        fields.check_unique()?;
+                        match fields.tag().as_deref().and_then($name::known_tag) {
                             Some(tag) => {
-                                rest.remove("type");
-                                $name::variant(tag, serde_json::Value::Object(rest))
-                                    .map_err(A::Error::custom)
+                                fields.remove("type");
+                                $name::variant(
+                                    tag,
+                                    serde::de::value::MapAccessDeserializer::new(fields.access()),
+                                )
+                                .map_err(A::Error::custom)
                             }
-                            None => Ok($name::Other(serde_json::Value::Object(rest))),
+                            None => fields.into_value().map($name::Other).map_err(A::Error::custom),
                         }
                     }
                 }
@@ -255,6 +290,192 @@ macro_rules! tagged_union {
     };
 }
 pub(crate) use tagged_union;
+
+/// The fields of a tagged object whose `type` did not come first, in their
+/// order, each kept as its JSON text: a value read into a variant from its
+/// text keeps its keys' order (a tool's schema, a tool input), where a
+/// `serde_json::Value` would sort them (without `preserve-order`).
+#[derive(Default)]
+pub(crate) struct LateFields {
+    fields: Vec<(String, Box<serde_json::value::RawValue>)>,
+}
+
+impl LateFields {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Whether no field so far holds an object, so that each reads back as
+    /// a `Value` with nothing to reorder (an array is taken when no `{` is
+    /// anywhere in it).
+    pub(crate) fn has_no_object(&self) -> bool {
+        self.fields.iter().all(|(_, raw)| {
+            let text = raw.get();
+            let holds_object = match text.as_bytes().first() {
+                Some(b'{') => true,
+                Some(b'[') => text.contains('{'),
+                _ => false,
+            };
+            !holds_object
+        })
+    }
+
+    /// These fields (as values: see [`has_no_object`](Self::has_no_object)),
+    /// then those still to come from `live`, as one map.
+    pub(crate) fn then<A>(self, live: A) -> serde_json::Result<ThenLive<A>> {
+        let mut early = Vec::with_capacity(self.fields.len());
+        for (key, raw) in self.fields {
+            early.push((
+                key,
+                serde_json::from_str(raw.get()).map_err(without_position)?,
+            ));
+        }
+        Ok(ThenLive {
+            early: early.into_iter(),
+            value: None,
+            live,
+        })
+    }
+
+    pub(crate) fn push(&mut self, key: String, value: Box<serde_json::value::RawValue>) {
+        self.fields.push((key, value));
+    }
+
+    pub(crate) fn push_value(&mut self, key: String, value: &serde_json::Value) {
+        if let Ok(raw) = serde_json::value::to_raw_value(value) {
+            self.push(key, raw);
+        }
+    }
+
+    /// An error naming a key that came twice.
+    pub(crate) fn check_unique<E: serde::de::Error>(&self) -> Result<(), E> {
+        let mut keys: Vec<&str> = self.fields.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        match keys.windows(2).find(|w| w[0] == w[1]) {
+            Some(w) => Err(duplicate_key(w[0])),
+            None => Ok(()),
+        }
+    }
+
+    /// The `type` field, when it is a string.
+    pub(crate) fn tag(&self) -> Option<String> {
+        let (_, raw) = self.fields.iter().find(|(k, _)| k == "type")?;
+        serde_json::from_str(raw.get()).ok()
+    }
+
+    pub(crate) fn remove(&mut self, key: &str) {
+        self.fields.retain(|(k, _)| k != key);
+    }
+
+    /// The fields as a map to read a variant from, each value parsed from
+    /// its text (borrowed from here: the variants own what they read).
+    pub(crate) fn access(&self) -> LateAccess<'_> {
+        LateAccess {
+            fields: self.fields.iter(),
+            value: None,
+        }
+    }
+
+    /// The object as a `serde_json::Value` (an error for text that no tree
+    /// holds: see [`RawJson::to_value`]).
+    pub(crate) fn into_value(self) -> serde_json::Result<serde_json::Value> {
+        let mut map = Map::new();
+        for (key, raw) in self.fields {
+            let value = serde_json::from_str(raw.get()).map_err(without_position)?;
+            map.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(map))
+    }
+}
+
+/// An error read from one field's own text, without its position there
+/// (which is not the body's: the caller's error says where in the body).
+fn without_position(e: serde_json::Error) -> serde_json::Error {
+    use serde::de::Error as _;
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    serde_json::Error::custom(text.strip_suffix(&at).unwrap_or(&text))
+}
+
+/// [`LateFields::then`]: the fields read before `type`, as values, then the
+/// rest of the object straight from the input.
+pub(crate) struct ThenLive<A> {
+    early: std::vec::IntoIter<(String, serde_json::Value)>,
+    /// The value of the early key last handed out.
+    value: Option<serde_json::Value>,
+    live: A,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for ThenLive<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        match self.early.next() {
+            Some((key, value)) => {
+                self.value = Some(value);
+                seed.deserialize(serde::de::value::StringDeserializer::new(key))
+                    .map(Some)
+            }
+            None => self.live.next_key_seed(seed),
+        }
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        use serde::de::Error as _;
+        match self.value.take() {
+            Some(value) => seed.deserialize(value).map_err(A::Error::custom),
+            None => self.live.next_value_seed(seed),
+        }
+    }
+}
+
+/// [`LateFields`] read as a map.
+pub(crate) struct LateAccess<'a> {
+    fields: std::slice::Iter<'a, (String, Box<serde_json::value::RawValue>)>,
+    /// The value of the key last handed out.
+    value: Option<&'a str>,
+}
+
+impl<'a> serde::de::MapAccess<'a> for LateAccess<'a> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let Some((key, value)) = self.fields.next() else {
+            return Ok(None);
+        };
+        self.value = Some(value.get());
+        seed.deserialize(serde::de::value::BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'a>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        use serde::de::Error as _;
+        let text = self
+            .value
+            .take()
+            .ok_or_else(|| serde_json::Error::custom("a value asked for before its key"))?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let value = seed.deserialize(&mut de).map_err(without_position)?;
+        de.end().map_err(without_position)?;
+        Ok(value)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.fields.len())
+    }
+}
 
 /// Serialises `inner` (a struct) with a leading `"type": tag` field.
 #[derive(serde::Serialize)]
@@ -417,6 +638,12 @@ macro_rules! object_with_extra {
 }
 pub(crate) use object_with_extra;
 
+/// The error for a key that came twice in one object (serde's own
+/// `duplicate_field` takes only the names a type declares).
+fn duplicate_key<E: serde::de::Error>(key: &str) -> E {
+    E::custom(format_args!("duplicate field `{key}`"))
+}
+
 /// Adds a field read by `value` under `key`; a key that came already is an
 /// error (and its second value is not read).
 pub(crate) fn insert_field<E: serde::de::Error>(
@@ -429,9 +656,7 @@ pub(crate) fn insert_field<E: serde::de::Error>(
             slot.insert(value()?);
             Ok(())
         }
-        serde_json::map::Entry::Occupied(slot) => {
-            Err(E::custom(format_args!("duplicate field `{}`", slot.key())))
-        }
+        serde_json::map::Entry::Occupied(slot) => Err(duplicate_key(slot.key())),
     }
 }
 
@@ -528,9 +753,30 @@ mod tests {
         let last: ContentBlock =
             serde_json::from_str(r#"{"text":"hi","citations":[],"type":"text"}"#).unwrap();
         assert_eq!(first, last);
+        // Between: fields before `type` that hold no object are read again
+        // as values, the rest straight; any object before it, and the whole
+        // block is read from each field's text, so its keys keep their order.
+        let between: ContentBlock =
+            serde_json::from_str(r#"{"citations":[],"type":"text","text":"hi"}"#).unwrap();
+        assert_eq!(first, between);
+        for body in [
+            r#"{"id":"t","name":"f","type":"tool_use","input":{"b":1,"a":[{"d":0,"c":0}]}}"#,
+            r#"{"id":"t","input":{"b":1,"a":[{"d":0,"c":0}]},"type":"tool_use","name":"f"}"#,
+            r#"{"id":"t","x":[{"z":0,"y":0}],"type":"tool_use","input":{"b":1,"a":[{"d":0,"c":0}]},"name":"f"}"#,
+        ] {
+            let block: ContentBlock = serde_json::from_str(body).unwrap();
+            let ContentBlock::ToolUse(t) = &block else {
+                panic!("{block:?}")
+            };
+            assert_eq!(t.input.get(), r#"{"b":1,"a":[{"d":0,"c":0}]}"#, "{body}");
+        }
         assert!(matches!(&first, ContentBlock::Text(t) if t.text == "hi" && t.extra.len() == 1));
 
-        for body in [r#"{"type":"text","text":5}"#, r#"{"text":5,"type":"text"}"#] {
+        for body in [
+            r#"{"type":"text","text":5}"#,
+            r#"{"text":5,"type":"text"}"#,
+            r#"{"text":5,"type":"text","citations":[]}"#,
+        ] {
             let err = serde_json::from_str::<ContentBlock>(body).unwrap_err();
             assert!(
                 err.to_string().contains("invalid `text` ContentBlock"),
@@ -558,6 +804,9 @@ mod tests {
             r#"{"text":"hi","type":"text","type":"image"}"#,
             r#"{"type":"text","text":"a","text":"b"}"#,
             r#"{"text":"a","text":"b","type":"text"}"#,
+            r#"{"text":"a","type":"text","text":"b"}"#,
+            r#"{"x":1,"type":"text","text":"a","x":2}"#,
+            r#"{"x":1,"type":"text","text":"a","type":"image"}"#,
             r#"{"type":"text","text":"a","x":1,"x":2}"#,
             r#"{"type":"future","x":1,"x":2}"#,
         ] {

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 
-use super::{Map, is_empty_map, nullable, object_with_extra, string_or_seq, tagged_union};
+use super::{Map, RawJson, is_empty_map, nullable, object_with_extra, string_or_seq, tagged_union};
 
 // === Requests ===
 
@@ -51,7 +51,7 @@ pub struct ChatCompletionRequest {
     pub parallel_tool_calls: Option<bool>,
     /// Output format (`text`, `json_object`, `json_schema`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<Value>,
+    pub response_format: Option<RawJson>,
     /// Number of choices to generate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
@@ -398,7 +398,7 @@ pub struct FunctionDefinition {
     pub description: Option<String>,
     /// JSON Schema of the arguments.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub parameters: Option<Value>,
+    pub parameters: Option<RawJson>,
     /// Structured-outputs strict mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,

@@ -862,7 +862,6 @@ async fn a_pool_as_large_as_a_burst_keeps_its_connections_for_the_next() {
     .await;
 }
 
-#[cfg(feature = "preserve-order")]
 #[tokio::test]
 async fn json_objects_keep_their_key_order_through_the_gateway() {
     /// Where `needle` first occurs in `hay` (panics when it does not).
@@ -874,7 +873,8 @@ async fn json_objects_keep_their_key_order_through_the_gateway() {
     // A schema's property order is the order a model writes the fields in
     // (OpenAI's structured outputs say so), so a gateway must not sort keys:
     // not in tool schemas, not in `response_format`, not in tool inputs,
-    // in either direction.
+    // in either direction. They are kept as their text, whatever the
+    // build's serde_json map.
     let up = Upstream::start(|_| {
         Reply::json(
             200,
@@ -886,15 +886,24 @@ async fn json_objects_keep_their_key_order_through_the_gateway() {
 
     // Anthropic client → OpenAI upstream.
     let got = gw.messages(r#"{"model":"big","max_tokens":64,
+                "output_config":{"format":{"type":"json_schema","schema":{"type":"object","properties":{"zz":{"type":"string"},"aa":{"type":"string"}}}}},
                 "tools":[{"name":"answer","input_schema":{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}},"required":["reasoning","answer"]}}],
                 "messages":[{"role":"user","content":"q"},
                   {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"answer","input":{"reasoning":"r","answer":"a"}}]},
-                  {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok"}]}]}"#)
+                  {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok"}]},
+                  {"role":"assistant","content":[{"id":"toolu_2","name":"answer","input":{"yy":"r","bb":"a"},"type":"tool_use"}]},
+                  {"role":"user","content":[{"tool_use_id":"toolu_2","content":"ok","type":"tool_result"}]}]}"#)
         .await;
     assert_eq!(got.status, 200, "{:?}", got.body);
     let sent = up.last().raw;
     assert!(at(&sent, r#""reasoning":{"#) < at(&sent, r#""answer":{"#));
     at(&sent, r#"{\"reasoning\":\"r\",\"answer\":\"a\"}"#);
+    // A block whose `type` comes last (as the Go SDKs write it).
+    at(&sent, r#"{\"yy\":\"r\",\"bb\":\"a\"}"#);
+    at(
+        &sent,
+        r#""response_format":{"type":"json_schema","json_schema":{"name":"response","schema":{"type":"object","properties":{"zz":{"type":"string"},"aa":{"type":"string"}}}}}"#,
+    );
     at(&got.body, r#""input":{"zeta":1,"alpha":2}"#);
 
     // OpenAI client → OpenAI upstream: fields the model does not name.
@@ -903,6 +912,8 @@ async fn json_objects_keep_their_key_order_through_the_gateway() {
             "/v1/chat/completions",
             &[],
             r#"{"model":"big","messages":[{"role":"user","content":"q"}],
+                "vendor_options":{"zz":1,"aa":{"y":2,"b":3}},
+                "tools":[{"function":{"name":"f","parameters":{"properties":{"zz":{},"aa":{}}}},"type":"function"}],
                 "response_format":{"type":"json_schema","json_schema":{"name":"a","strict":true,
                   "schema":{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}},
                             "required":["reasoning","answer"],"additionalProperties":false}}}}"#,
@@ -912,5 +923,13 @@ async fn json_objects_keep_their_key_order_through_the_gateway() {
     let sent = up.last().raw;
     assert!(at(&sent, r#""reasoning":{"#) < at(&sent, r#""answer":{"#));
     assert!(at(&sent, r#""type":"object""#) < at(&sent, r#""additionalProperties""#));
+    at(&sent, r#""parameters":{"properties":{"zz":{},"aa":{}}}"#);
     at(&got.body, r#"{\"zeta\":1,\"alpha\":2}"#);
+    // A field the model does not name is held as a `serde_json::Value`:
+    // its keys keep their order with the `preserve-order` feature only.
+    if cfg!(feature = "preserve-order") {
+        at(&sent, r#""vendor_options":{"zz":1,"aa":{"y":2,"b":3}}"#);
+    } else {
+        at(&sent, r#""vendor_options":{"aa":{"b":3,"y":2},"zz":1}"#);
+    }
 }

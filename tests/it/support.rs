@@ -107,7 +107,6 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Value,
     /// The body's bytes as sent (read by the key-order test).
-    #[cfg_attr(not(feature = "preserve-order"), allow(dead_code))]
     pub raw: Bytes,
 }
 
