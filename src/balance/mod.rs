@@ -421,7 +421,7 @@ impl Drop for InFlight {
 
 impl<S> Service<LlmRequest> for Balance<S>
 where
-    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Clone + Send + 'static,
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = LlmResponse;
@@ -433,8 +433,9 @@ where
     }
 
     fn call(&mut self, mut req: LlmRequest) -> LlmFuture {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // `poll_ready` readied `self.inner`, which is called below rather
+        // than a clone of it (a clone per request costs an atomic increment
+        // and decrement per `Arc` in the stack below).
         let Some(route) = req.ctx.route.as_ref() else {
             return Box::pin(std::future::ready(Err(ApiError::api(
                 "the request has no route: put a ResolveLayer in front of the balancer",
@@ -447,7 +448,7 @@ where
                 req.ctx.attempts.set_fresh_left(false);
                 req.ctx.target = Some(target);
             }
-            return Box::pin(async move { inner.call(req).await });
+            return Box::pin(self.inner.call(req));
         };
         let (deployment, fresh_left) = match self.state.pick(&group, &route.name, &req) {
             Ok(picked) => picked,
@@ -457,10 +458,11 @@ where
         req.ctx.attempts.set_fresh_left(fresh_left);
         req.ctx.target = Some(deployment.target.clone());
         let state = self.state.clone();
+        let guard = InFlight::new(deployment.clone());
+        let start = Instant::now();
+        let call = self.inner.call(req);
         Box::pin(async move {
-            let guard = InFlight::new(deployment.clone());
-            let start = Instant::now();
-            match inner.call(req).await {
+            match call.await {
                 Ok(mut resp) => {
                     resp.body = match resp.body {
                         LlmBody::Complete(r) => {

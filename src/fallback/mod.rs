@@ -40,7 +40,7 @@ use tower::{Layer, Service};
 
 use crate::error::ApiError;
 use crate::llm::{LlmFuture, LlmRequest, LlmResponse};
-use crate::retry::{attempt, is_retryable};
+use crate::retry::{attempt_with, committed, is_retryable};
 use crate::route::Resolver;
 use crate::sync::FastMap;
 
@@ -139,12 +139,13 @@ where
     type Error = ApiError;
     type Future = LlmFuture;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
+        // For the first attempt, called at once; each fallback readies a
+        // clone of its own.
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: LlmRequest) -> LlmFuture {
-        let inner = self.inner.clone();
         let chains = req
             .ctx
             .route
@@ -152,8 +153,11 @@ where
             .and_then(|r| self.chains.get(&r.name))
             .cloned();
         let Some(chains) = chains else {
-            return Box::pin(attempt(inner, req));
+            // No fallback: the readied service, without a clone.
+            return Box::pin(committed(self.inner.call(req)));
         };
+        let first = committed(self.inner.call(req.clone()));
+        let mut inner = self.inner.clone();
         let resolver = self.resolver.clone();
         Box::pin(async move {
             let from = req
@@ -162,7 +166,7 @@ where
                 .as_ref()
                 .map(|r| r.name.clone())
                 .unwrap_or_default();
-            let mut err = match attempt(inner.clone(), req.clone()).await {
+            let mut err = match first.await {
                 Ok(resp) => return Ok(resp),
                 Err(e) => e,
             };
@@ -191,7 +195,7 @@ where
                 }
                 next_req.ctx.route = Some(route);
                 next_req.ctx.target = None;
-                match attempt(inner.clone(), next_req).await {
+                match attempt_with(&mut inner, next_req).await {
                     Ok(resp) => return Ok(resp),
                     Err(e) => {
                         let go_on = if reason == "context_window" {

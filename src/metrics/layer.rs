@@ -67,7 +67,7 @@ impl<S> Metrics<S> {
 
 impl<S> Service<LlmRequest> for Metrics<S>
 where
-    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Clone + Send + 'static,
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = LlmResponse;
@@ -95,11 +95,12 @@ where
         recorder.set_attempts(req.ctx.attempts.clone());
         let inbound = req.ctx.inbound;
         let span = recorder.span().clone();
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // `poll_ready` readied `self.inner`: call it now, in the request's
+        // span as the rest of the call runs, rather than a clone later.
+        let call = span.in_scope(|| self.inner.call(req));
         Box::pin(
             async move {
-                match inner.call(req).await {
+                match call.await {
                     Ok(mut resp) => {
                         match &resp.body {
                             LlmBody::Complete(r) => {

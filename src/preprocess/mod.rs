@@ -263,42 +263,72 @@ where
 
     fn call(&mut self, mut req: LlmRequest) -> LlmFuture {
         let hooks = self.hooks.clone();
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            for stage in &hooks.request {
-                match stage {
-                    Stage::Sync(h) => h.on_request(&mut req)?,
-                    Stage::Async(h) => req = h.on_request(req).await?,
-                }
-            }
-            if hooks.response.is_empty() && hooks.event.is_empty() {
-                return inner.call(req).await;
-            }
-            let ctx = HookContext {
-                id: req.ctx.id.clone(),
-                inbound: req.ctx.inbound,
-                requested_model: req.ctx.requested_model.clone(),
-                route: req.ctx.route.clone(),
-                target: req.ctx.target.clone(),
-                principal: req.ctx.principal.clone(),
-            };
-            let mut resp = inner.call(req).await?;
-            resp.body = match resp.body {
-                LlmBody::Complete(mut r) => {
-                    for h in &hooks.response {
-                        h.on_response(&mut r, &ctx);
+        if hooks.request.iter().any(|s| matches!(s, Stage::Async(_))) {
+            // An async hook runs before the call: the readied service goes
+            // into the future and a clone stays for the next request.
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            return Box::pin(async move {
+                for stage in &hooks.request {
+                    match stage {
+                        Stage::Sync(h) => h.on_request(&mut req)?,
+                        Stage::Async(h) => req = h.on_request(req).await?,
                     }
-                    LlmBody::Complete(r)
                 }
-                LlmBody::Stream(s) if !hooks.event.is_empty() => {
-                    let hooks = hooks.clone();
-                    LlmBody::Stream(s.map_inner(|inner| HookedStream { inner, hooks, ctx }))
+                call_with(&mut inner, req, hooks).await
+            });
+        }
+        // Only synchronous hooks: run them now and call the service that
+        // `poll_ready` readied, without a clone of the stack below.
+        for stage in &hooks.request {
+            if let Stage::Sync(h) = stage
+                && let Err(e) = h.on_request(&mut req)
+            {
+                return Box::pin(std::future::ready(Err(e)));
+            }
+        }
+        Box::pin(call_with(&mut self.inner, req, hooks))
+    }
+}
+
+/// Calls `inner` with `req` (at once, before the future is first polled)
+/// and runs the response and event hooks on what it answers.
+fn call_with<S>(
+    inner: &mut S,
+    req: LlmRequest,
+    hooks: Arc<Hooks>,
+) -> impl Future<Output = Result<LlmResponse, ApiError>> + Send + 'static
+where
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError>,
+    S::Future: Send + 'static,
+{
+    let ctx = (!hooks.response.is_empty() || !hooks.event.is_empty()).then(|| HookContext {
+        id: req.ctx.id.clone(),
+        inbound: req.ctx.inbound,
+        requested_model: req.ctx.requested_model.clone(),
+        route: req.ctx.route.clone(),
+        target: req.ctx.target.clone(),
+        principal: req.ctx.principal.clone(),
+    });
+    let call = inner.call(req);
+    async move {
+        let mut resp = call.await?;
+        let Some(ctx) = ctx else {
+            return Ok(resp);
+        };
+        resp.body = match resp.body {
+            LlmBody::Complete(mut r) => {
+                for h in &hooks.response {
+                    h.on_response(&mut r, &ctx);
                 }
-                other => other,
-            };
-            Ok(resp)
-        })
+                LlmBody::Complete(r)
+            }
+            LlmBody::Stream(s) if !hooks.event.is_empty() => {
+                LlmBody::Stream(s.map_inner(|inner| HookedStream { inner, hooks, ctx }))
+            }
+            other => other,
+        };
+        Ok(resp)
     }
 }
 

@@ -38,6 +38,7 @@
 //! # let _ = layer;
 //! ```
 
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -215,7 +216,23 @@ pub(crate) async fn attempt<S>(svc: S, req: LlmRequest) -> Result<LlmResponse, A
 where
     S: Service<LlmRequest, Response = LlmResponse, Error = ApiError>,
 {
-    let mut resp = svc.oneshot(req).await?;
+    committed(svc.oneshot(req)).await
+}
+
+/// [`attempt`] on a service kept for the next one (no clone per attempt).
+pub(crate) async fn attempt_with<S>(svc: &mut S, req: LlmRequest) -> Result<LlmResponse, ApiError>
+where
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError>,
+{
+    committed(svc.ready().await?.call(req)).await
+}
+
+/// The response of `call` at its commit point.
+pub(crate) async fn committed<F>(call: F) -> Result<LlmResponse, ApiError>
+where
+    F: Future<Output = Result<LlmResponse, ApiError>>,
+{
+    let mut resp = call.await?;
     resp.body = match resp.body {
         LlmBody::Stream(s) => LlmBody::Stream(s.commit().await?),
         other => other,
@@ -238,7 +255,8 @@ where
     }
 
     fn call(&mut self, req: LlmRequest) -> LlmFuture {
-        let inner = self.inner.clone();
+        // One clone for every attempt of this request (each readies it).
+        let mut inner = self.inner.clone();
         let policy = self.policy;
         let budget = self.budget.clone();
         Box::pin(async move {
@@ -251,7 +269,7 @@ where
             let mut n = 1;
             let mut upstream_err: Option<ApiError> = None;
             loop {
-                let err = match attempt(inner.clone(), req.clone()).await {
+                let err = match attempt_with(&mut inner, req.clone()).await {
                     Ok(resp) => return Ok(resp),
                     Err(e) => e,
                 };

@@ -218,7 +218,7 @@ impl<S> Resolve<S> {
 
 impl<S> Service<LlmRequest> for Resolve<S>
 where
-    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Clone + Send + 'static,
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = LlmResponse;
@@ -239,9 +239,8 @@ where
             }
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move { inner.call(req).await })
+        // `poll_ready` readied `self.inner`: no clone of the stack below.
+        Box::pin(self.inner.call(req))
     }
 }
 

@@ -130,7 +130,7 @@ fn human(d: Duration) -> String {
 
 impl<S> Service<LlmRequest> for Timeout<S>
 where
-    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Clone + Send + 'static,
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = LlmResponse;
@@ -146,10 +146,9 @@ where
         let deadline = limits.total.map(|d| (Instant::now() + d, d));
         // The first byte of a request that is not streamed is its whole answer.
         let first_byte = limits.first_byte.filter(|_| req.chat.is_stream());
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // `poll_ready` readied `self.inner`: call it now, not a clone later.
+        let call = self.inner.call(req);
         Box::pin(async move {
-            let call = inner.call(req);
             let wait = match (first_byte, deadline) {
                 (Some(fb), Some((at, total))) if Instant::now() + fb > at => {
                     Some((at, "the request did not complete", total))

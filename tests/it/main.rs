@@ -6,6 +6,7 @@ mod checklist;
 mod common;
 mod faults;
 mod fixtures;
+mod layers;
 mod pipeline;
 mod props;
 mod soak;

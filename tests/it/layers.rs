@@ -1,0 +1,113 @@
+//! The layers call the service their `poll_ready` readied, at once, instead
+//! of a clone of the stack below made per request and per layer (each clone
+//! costs an atomic increment and decrement per `Arc` in that stack).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use llmgate::auth::{AuthLayer, AuthMode};
+use llmgate::balance::{BalanceLayer, RoundRobin};
+use llmgate::chat::{ChatRequest, ChatResponse, Message, Role};
+use llmgate::fallback::FallbackLayer;
+use llmgate::llm::{LlmFuture, LlmRequest, LlmResponse, Target};
+use llmgate::metrics::{MetricsLayer, Tracker};
+use llmgate::preprocess::{Hooks, PreprocessLayer};
+use llmgate::retry::{RetryLayer, RetryPolicy};
+use llmgate::route::{ResolveLayer, Resolver};
+use llmgate::timeout::TimeoutLayer;
+use llmgate::{ApiError, Format};
+use tower::{Layer, Service, ServiceExt};
+
+#[derive(Default)]
+struct Counts {
+    clones: AtomicUsize,
+    calls: AtomicUsize,
+    unready_calls: AtomicUsize,
+}
+
+/// Answers every request; counts its clones, and the calls made without a
+/// `poll_ready` first (a clone starts unready).
+struct Upstream {
+    counts: Arc<Counts>,
+    ready: bool,
+}
+
+impl Clone for Upstream {
+    fn clone(&self) -> Self {
+        self.counts.clones.fetch_add(1, SeqCst);
+        Self {
+            counts: self.counts.clone(),
+            ready: false,
+        }
+    }
+}
+
+impl Service<LlmRequest> for Upstream {
+    type Response = LlmResponse;
+    type Error = ApiError;
+    type Future = LlmFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
+        self.ready = true;
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: LlmRequest) -> LlmFuture {
+        if !std::mem::take(&mut self.ready) {
+            self.counts.unready_calls.fetch_add(1, SeqCst);
+        }
+        self.counts.calls.fetch_add(1, SeqCst);
+        Box::pin(async { Ok(LlmResponse::complete(ChatResponse::default())) })
+    }
+}
+
+#[tokio::test]
+async fn the_stack_is_not_cloned_per_layer_and_request() {
+    let counts = Arc::new(Counts::default());
+    let resolver = Resolver::new().alias("m", [Target::new("p", "up")]);
+    let hooks = Hooks::new().request(|req: &mut LlmRequest| {
+        req.chat.max_tokens = Some(16);
+        Ok(())
+    });
+    let mut stack = AuthLayer::new(AuthMode::Open).layer(
+        ResolveLayer::new(resolver.clone()).layer(
+            PreprocessLayer::new(hooks).layer(
+                MetricsLayer::new(Tracker::new()).layer(
+                    TimeoutLayer::new().total(Duration::from_secs(5)).layer(
+                        FallbackLayer::new(resolver).layer(
+                            RetryLayer::new(RetryPolicy::default()).layer(
+                                BalanceLayer::new(RoundRobin).layer(
+                                    TimeoutLayer::new()
+                                        .first_byte(Duration::from_secs(5))
+                                        .layer(Upstream {
+                                            counts: counts.clone(),
+                                            ready: false,
+                                        }),
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    );
+    for _ in 0..3 {
+        let req = LlmRequest::new(
+            ChatRequest::new("m", vec![Message::text(Role::User, "hi")]),
+            Format::OpenAi,
+        );
+        let resp = stack.ready().await.unwrap().call(req).await;
+        assert!(resp.is_ok(), "{resp:?}");
+    }
+    assert_eq!(counts.calls.load(SeqCst), 3);
+    assert_eq!(
+        counts.unready_calls.load(SeqCst),
+        0,
+        "a call without poll_ready"
+    );
+    // Retry keeps one clone per request for its attempts; no other layer
+    // clones what is below it.
+    assert_eq!(counts.clones.load(SeqCst), 3);
+}
