@@ -3,6 +3,7 @@ use http::{HeaderMap, Method};
 use http_body::Body;
 use http_body_util::BodyExt;
 
+use super::names;
 use crate::Format;
 use crate::chat::ChatRequest;
 use crate::convert::{anthropic, openai};
@@ -19,7 +20,7 @@ pub(super) enum Endpoint {
 /// The format of a request that did not say: Anthropic clients send
 /// `anthropic-version`.
 fn guess_format(headers: &HeaderMap) -> Format {
-    if headers.contains_key("anthropic-version") {
+    if headers.contains_key(names::ANTHROPIC_VERSION) {
         Format::Anthropic
     } else {
         Format::OpenAi
@@ -62,7 +63,7 @@ pub(super) fn endpoint(
 
 /// The client's credential: `x-api-key`, else `Authorization: Bearer`.
 pub(super) fn credential(headers: &HeaderMap) -> Option<Secret> {
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+    if let Some(key) = headers.get(names::X_API_KEY).and_then(|v| v.to_str().ok()) {
         let key = key.trim();
         if !key.is_empty() {
             return Some(Secret::new(key));
@@ -80,10 +81,10 @@ pub(super) fn credential(headers: &HeaderMap) -> Option<Secret> {
 /// buffer (8 KiB or more) alive beside the one hyper reads into next.
 pub(super) fn forward_headers(headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
-    for name in ["anthropic-version", "anthropic-beta"] {
-        for value in headers.get_all(name) {
+    for name in [names::ANTHROPIC_VERSION, names::ANTHROPIC_BETA] {
+        for value in headers.get_all(&name) {
             if let Ok(owned) = http::HeaderValue::from_bytes(value.as_bytes()) {
-                out.append(name, owned);
+                out.append(name.clone(), owned);
             }
         }
     }

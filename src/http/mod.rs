@@ -98,6 +98,19 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
 /// The response header with the gateway's own time, in milliseconds.
 pub const OVERHEAD_HEADER: &str = "x-llmgate-overhead-ms";
 
+/// Header names used on every request, made once: a lookup or insert by
+/// `&str` parses and validates the name each time.
+pub(crate) mod names {
+    use http::HeaderName;
+
+    pub(crate) const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+    pub(crate) const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+    pub(crate) const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
+    pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+    pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    pub(crate) const OVERHEAD: HeaderName = HeaderName::from_static(super::OVERHEAD_HEADER);
+}
+
 #[derive(Debug, Clone)]
 struct HttpConfig {
     max_body_bytes: usize,
@@ -359,7 +372,7 @@ fn finish_headers(
         headers.insert(request_id_header(format), v);
     }
     if let Ok(v) = HeaderValue::try_from(millis(overhead)) {
-        headers.insert(HeaderName::from_static(OVERHEAD_HEADER), v);
+        headers.insert(names::OVERHEAD, v);
     }
     resp
 }
@@ -383,8 +396,8 @@ fn millis(d: Duration) -> String {
 
 fn request_id_header(format: Format) -> HeaderName {
     match format {
-        Format::Anthropic => HeaderName::from_static("request-id"),
-        Format::OpenAi => HeaderName::from_static("x-request-id"),
+        Format::Anthropic => names::REQUEST_ID,
+        Format::OpenAi => names::X_REQUEST_ID,
     }
 }
 

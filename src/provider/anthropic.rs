@@ -11,6 +11,7 @@ use crate::Format;
 use crate::auth::KeyPool;
 use crate::convert::anthropic;
 use crate::error::ApiError;
+use crate::http::names;
 use crate::llm::{EventStream, LlmFuture, LlmRequest, LlmResponse, Operation};
 use crate::preprocess::{DropParams, Param};
 use crate::wire::anthropic::CountTokensResponse;
@@ -237,21 +238,24 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         &cfg.messages_uri
     };
 
-    let version = match (ctx.inbound, ctx.forward_headers.get("anthropic-version")) {
+    let version = match (
+        ctx.inbound,
+        ctx.forward_headers.get(names::ANTHROPIC_VERSION),
+    ) {
         (Format::Anthropic, Some(v)) => v.clone(),
         _ => HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION),
     };
     let body = Bytes::from(body);
     let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, |key| {
         json_post(uri, stream, &body, &cfg.headers, |headers| {
-            headers.insert("anthropic-version", version.clone());
+            headers.insert(names::ANTHROPIC_VERSION, version.clone());
             if ctx.inbound == Format::Anthropic {
-                for beta in ctx.forward_headers.get_all("anthropic-beta") {
-                    headers.append("anthropic-beta", beta.clone());
+                for beta in ctx.forward_headers.get_all(names::ANTHROPIC_BETA) {
+                    headers.append(names::ANTHROPIC_BETA, beta.clone());
                 }
             }
             if let Some(key) = key {
-                headers.insert("x-api-key", secret_header(key.expose())?);
+                headers.insert(names::X_API_KEY, secret_header(key.expose())?);
             }
             Ok(())
         })
