@@ -40,7 +40,7 @@ use tower::{Layer, Service};
 
 use crate::error::ApiError;
 use crate::llm::{LlmFuture, LlmRequest, LlmResponse};
-use crate::retry::{attempt_with, committed, is_retryable};
+use crate::retry::{attempt, attempt_with, committed, is_retryable, ready_now};
 use crate::route::Resolver;
 use crate::sync::FastMap;
 
@@ -139,10 +139,11 @@ where
     type Error = ApiError;
     type Future = LlmFuture;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
-        // For the first attempt, called at once; each fallback readies a
-        // clone of its own.
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
+        // Each attempt waits for the inner service's readiness itself, in
+        // the request's future (under the deadlines above, and a refusal
+        // there can fall back).
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: LlmRequest) -> LlmFuture {
@@ -153,10 +154,9 @@ where
             .and_then(|r| self.chains.get(&r.name))
             .cloned();
         let Some(chains) = chains else {
-            // No fallback: the readied service, without a clone.
-            return Box::pin(committed(self.inner.call(req)));
+            return first_attempt(&mut self.inner, req);
         };
-        let first = committed(self.inner.call(req.clone()));
+        let first = first_attempt(&mut self.inner, req.clone());
         let mut inner = self.inner.clone();
         let resolver = self.resolver.clone();
         Box::pin(async move {
@@ -212,6 +212,21 @@ where
             }
             Err(err)
         })
+    }
+}
+
+/// The first attempt: the service itself when it is ready at once (the
+/// retry layer below it in the built stack always is), without a clone;
+/// otherwise a clone that waits for readiness inside the future.
+fn first_attempt<S>(inner: &mut S, req: LlmRequest) -> LlmFuture
+where
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    if ready_now(inner) {
+        Box::pin(committed(inner.call(req)))
+    } else {
+        Box::pin(attempt(inner.clone(), req))
     }
 }
 

@@ -227,6 +227,17 @@ where
     committed(svc.ready().await?.call(req)).await
 }
 
+/// Whether `svc` is ready at once. It is polled with a waker that wakes
+/// nothing: a service not ready yet is readied again, with the task's own
+/// waker, on a clone (`attempt`), so no wake-up is lost.
+pub(crate) fn ready_now<S, R>(svc: &mut S) -> bool
+where
+    S: Service<R>,
+{
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(())))
+}
+
 /// The response of `call` at its commit point.
 pub(crate) async fn committed<F>(call: F) -> Result<LlmResponse, ApiError>
 where

@@ -111,3 +111,79 @@ async fn the_stack_is_not_cloned_per_layer_and_request() {
     // clones what is below it.
     assert_eq!(counts.clones.load(SeqCst), 3);
 }
+
+/// Not ready at its first `poll_ready` (it wakes the task and answers
+/// `Pending`), ready at the next; a clone starts over.
+struct Slow {
+    counts: Arc<Counts>,
+    polled: bool,
+    ready: bool,
+}
+
+impl Clone for Slow {
+    fn clone(&self) -> Self {
+        self.counts.clones.fetch_add(1, SeqCst);
+        Self {
+            counts: self.counts.clone(),
+            polled: false,
+            ready: false,
+        }
+    }
+}
+
+impl Service<LlmRequest> for Slow {
+    type Response = LlmResponse;
+    type Error = ApiError;
+    type Future = LlmFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
+        if !std::mem::replace(&mut self.polled, true) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.ready = true;
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: LlmRequest) -> LlmFuture {
+        if !std::mem::take(&mut self.ready) {
+            self.counts.unready_calls.fetch_add(1, SeqCst);
+        }
+        self.counts.calls.fetch_add(1, SeqCst);
+        Box::pin(async { Ok(LlmResponse::complete(ChatResponse::default())) })
+    }
+}
+
+#[tokio::test]
+async fn a_service_not_ready_at_once_is_readied_inside_the_request() {
+    // The fallback layer answers ready at once and leaves each attempt to
+    // wait for the service below inside the request's future (under the
+    // deadlines above it): a service that is not ready at once is readied
+    // there, on a clone, and called only once ready.
+    let counts = Arc::new(Counts::default());
+    let resolver = Resolver::new().alias("m", [Target::new("p", "up")]);
+    let mut stack = TimeoutLayer::new().total(Duration::from_secs(5)).layer(
+        FallbackLayer::new(resolver).layer(Slow {
+            counts: counts.clone(),
+            polled: false,
+            ready: false,
+        }),
+    );
+    let req = LlmRequest::new(
+        ChatRequest::new("m", vec![Message::text(Role::User, "hi")]),
+        Format::OpenAi,
+    );
+    let resp = stack.ready().await.unwrap().call(req).await;
+    assert!(resp.is_ok(), "{resp:?}");
+    assert_eq!(counts.calls.load(SeqCst), 1);
+    assert_eq!(
+        counts.unready_calls.load(SeqCst),
+        0,
+        "a call without poll_ready"
+    );
+    assert_eq!(
+        counts.clones.load(SeqCst),
+        1,
+        "the first attempt went to a clone"
+    );
+}
