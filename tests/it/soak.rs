@@ -222,8 +222,13 @@ async fn soak_random_faults_and_concurrent_streams() {
         (t.success as usize - ok) + (errors - err) + t.client_disconnect as usize,
         dropped
     );
+    // Successes, errors and disconnects all happened. How many succeed
+    // depends on timing (cooldowns of 50 ms, retries with backoff): on one
+    // VM, twelve runs gave 1,281–1,590 successes of 4,000 (before and after
+    // the layers stopped cloning the stack), so a third was too tight a
+    // bound for "exercised".
     assert!(
-        ok > REQUESTS / 3 && err > 10 && t.client_disconnect > 0,
+        ok > REQUESTS / 5 && err > 10 && t.client_disconnect > 0,
         "the mix was exercised"
     );
     for up in [&a, &b, &c] {
