@@ -2,7 +2,8 @@
 //! bytes and understands nothing, built the way the example gateway is
 //! (thread-per-core, a pooled hyper-util client per thread, mimalloc). What
 //! llmgate adds over it is the cost of the pipeline; what it costs over
-//! nginx is the cost of hyper and tokio.
+//! nginx is the cost of hyper and tokio. `LLMGATE_THREADS` sets its thread
+//! count, as for the gateway.
 //!
 //! ```sh
 //! cargo run --release --example hyper_proxy -- 127.0.0.1:19400 http://127.0.0.1:19100
@@ -64,7 +65,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .next()
         .unwrap_or("http://127.0.0.1:19100".into())
         .leak();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // One server thread per core, as the example gateway; `LLMGATE_THREADS`
+    // overrides the count for both.
+    let threads = std::env::var("LLMGATE_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
     let servers: Vec<_> = (0..threads)
         .map(|_| {
             std::thread::spawn(move || -> std::io::Result<()> {
