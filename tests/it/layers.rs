@@ -28,19 +28,31 @@ struct Counts {
 }
 
 /// Answers every request; counts its clones, and the calls made without a
-/// `poll_ready` first (a clone starts unready).
+/// `poll_ready` first (a clone starts unready). With `pending_first`, each
+/// instance answers its first `poll_ready` with `Pending` (waking the task)
+/// and is ready at the next.
 struct Upstream {
     counts: Arc<Counts>,
+    pending_first: bool,
+    polled: bool,
     ready: bool,
+}
+
+impl Upstream {
+    fn new(counts: &Arc<Counts>, pending_first: bool) -> Self {
+        Self {
+            counts: counts.clone(),
+            pending_first,
+            polled: false,
+            ready: false,
+        }
+    }
 }
 
 impl Clone for Upstream {
     fn clone(&self) -> Self {
         self.counts.clones.fetch_add(1, SeqCst);
-        Self {
-            counts: self.counts.clone(),
-            ready: false,
-        }
+        Self::new(&self.counts, self.pending_first)
     }
 }
 
@@ -49,7 +61,11 @@ impl Service<LlmRequest> for Upstream {
     type Error = ApiError;
     type Future = LlmFuture;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
+        if self.pending_first && !std::mem::replace(&mut self.polled, true) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         self.ready = true;
         Poll::Ready(Ok(()))
     }
@@ -81,10 +97,7 @@ async fn the_stack_is_not_cloned_per_layer_and_request() {
                                 BalanceLayer::new(RoundRobin).layer(
                                     TimeoutLayer::new()
                                         .first_byte(Duration::from_secs(5))
-                                        .layer(Upstream {
-                                            counts: counts.clone(),
-                                            ready: false,
-                                        }),
+                                        .layer(Upstream::new(&counts, false)),
                                 ),
                             ),
                         ),
@@ -112,48 +125,6 @@ async fn the_stack_is_not_cloned_per_layer_and_request() {
     assert_eq!(counts.clones.load(SeqCst), 3);
 }
 
-/// Not ready at its first `poll_ready` (it wakes the task and answers
-/// `Pending`), ready at the next; a clone starts over.
-struct Slow {
-    counts: Arc<Counts>,
-    polled: bool,
-    ready: bool,
-}
-
-impl Clone for Slow {
-    fn clone(&self) -> Self {
-        self.counts.clones.fetch_add(1, SeqCst);
-        Self {
-            counts: self.counts.clone(),
-            polled: false,
-            ready: false,
-        }
-    }
-}
-
-impl Service<LlmRequest> for Slow {
-    type Response = LlmResponse;
-    type Error = ApiError;
-    type Future = LlmFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
-        if !std::mem::replace(&mut self.polled, true) {
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        self.ready = true;
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: LlmRequest) -> LlmFuture {
-        if !std::mem::take(&mut self.ready) {
-            self.counts.unready_calls.fetch_add(1, SeqCst);
-        }
-        self.counts.calls.fetch_add(1, SeqCst);
-        Box::pin(async { Ok(LlmResponse::complete(ChatResponse::default())) })
-    }
-}
-
 #[tokio::test]
 async fn a_service_not_ready_at_once_is_readied_inside_the_request() {
     // The fallback layer answers ready at once and leaves each attempt to
@@ -162,13 +133,9 @@ async fn a_service_not_ready_at_once_is_readied_inside_the_request() {
     // there, on a clone, and called only once ready.
     let counts = Arc::new(Counts::default());
     let resolver = Resolver::new().alias("m", [Target::new("p", "up")]);
-    let mut stack = TimeoutLayer::new().total(Duration::from_secs(5)).layer(
-        FallbackLayer::new(resolver).layer(Slow {
-            counts: counts.clone(),
-            polled: false,
-            ready: false,
-        }),
-    );
+    let mut stack = TimeoutLayer::new()
+        .total(Duration::from_secs(5))
+        .layer(FallbackLayer::new(resolver).layer(Upstream::new(&counts, true)));
     let req = LlmRequest::new(
         ChatRequest::new("m", vec![Message::text(Role::User, "hi")]),
         Format::OpenAi,
