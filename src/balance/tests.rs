@@ -6,7 +6,7 @@ use tower::{Service, ServiceExt, service_fn};
 
 use super::*;
 use crate::Format;
-use crate::chat::{ChatRequest, ChatResponse, Message, Part, Role, Usage};
+use crate::chat::{ChatRequest, ChatResponse, Message, MessageStart, Part, Role, Usage};
 use crate::llm::{EventStream, LlmFuture, LlmRequest, LlmResponse, Route};
 use crate::wire::Map;
 
@@ -101,16 +101,13 @@ async fn least_in_flight_counts_open_streams() {
     let layer = BalanceLayer::new(LeastInFlight).group("g", targets(&["a", "b"]));
     let svc = layer.layer(service_fn(|_req: LlmRequest| async {
         let events = vec![
-            ChatEvent::MessageStart {
+            ChatEvent::message_start(MessageStart {
                 id: "m".into(),
                 model: "x".into(),
                 usage: Usage::default(),
                 extra: Map::new(),
-            },
-            ChatEvent::BlockStart {
-                index: 0,
-                part: Part::text(""),
-            },
+            }),
+            ChatEvent::block_start(0, Part::text("")),
             ChatEvent::MessageStop,
         ];
         Ok::<_, ApiError>(LlmResponse::stream(EventStream::from_events(events, None)))
@@ -328,13 +325,13 @@ async fn an_error_event_in_a_stream_counts_as_a_failure() {
     let layer = BalanceLayer::new(RoundRobin).group("g", targets(&["a"]));
     let svc = layer.layer(service_fn(|_req: LlmRequest| async {
         let events = vec![
-            ChatEvent::MessageStart {
+            ChatEvent::message_start(MessageStart {
                 id: "m".into(),
                 model: "x".into(),
                 usage: Usage::default(),
                 extra: Map::new(),
-            },
-            ChatEvent::Error(ApiError::new(ErrorKind::Overloaded, "busy").mark_upstream()),
+            }),
+            ChatEvent::error(ApiError::new(ErrorKind::Overloaded, "busy").mark_upstream()),
         ];
         Ok::<_, ApiError>(LlmResponse::stream(EventStream::from_events(events, None)))
     }));

@@ -32,7 +32,7 @@ mod event;
 mod request;
 mod response;
 
-pub use event::{BlockDelta, ChatEvent};
+pub use event::{BlockDelta, ChatEvent, MessageDelta, MessageStart};
 pub use request::{
     ChatRequest, Content, ContentForm, DocumentPart, FunctionTool, ImagePart, MaxTokensField,
     MediaSource, Message, Part, RedactedThinkingPart, RefusalPart, Role, Stop, TextPart, Thinking,

@@ -1,5 +1,7 @@
 use crate::Format;
-use crate::chat::{BlockDelta, ChatEvent, ChatResponse, Part, ToolArguments};
+use crate::chat::{
+    BlockDelta, ChatEvent, ChatResponse, MessageDelta, MessageStart, Part, ToolArguments,
+};
 use crate::error::ApiError;
 
 /// Folds a stream of [`ChatEvent`]s into the complete [`ChatResponse`] it
@@ -11,13 +13,13 @@ use crate::error::ApiError;
 /// check that a converted stream says what the complete response says.
 ///
 /// ```
-/// use llmgate::chat::{BlockDelta, ChatEvent, Part, Usage};
+/// use llmgate::chat::{BlockDelta, ChatEvent, MessageStart, Part};
 /// use llmgate::convert::Accumulator;
 ///
 /// let mut acc = Accumulator::new(None);
 /// for ev in [
-///     ChatEvent::MessageStart { id: "m".into(), model: "x".into(), usage: Usage::default(), extra: Default::default() },
-///     ChatEvent::BlockStart { index: 0, part: Part::text("") },
+///     ChatEvent::message_start(MessageStart { id: "m".into(), model: "x".into(), ..Default::default() }),
+///     ChatEvent::block_start(0, Part::text("")),
 ///     ChatEvent::BlockDelta { index: 0, delta: BlockDelta::Text("Hi".into()) },
 ///     ChatEvent::BlockStop { index: 0 },
 ///     ChatEvent::MessageStop,
@@ -51,12 +53,13 @@ impl Accumulator {
     /// Applies one event; an error event is returned as the error.
     pub fn push(&mut self, event: ChatEvent) -> Result<(), ApiError> {
         match event {
-            ChatEvent::MessageStart {
-                id,
-                model,
-                usage,
-                mut extra,
-            } => {
+            ChatEvent::MessageStart(start) => {
+                let MessageStart {
+                    id,
+                    model,
+                    usage,
+                    mut extra,
+                } = *start;
                 if let Some(created) = extra.remove("created").and_then(|v| v.as_u64()) {
                     self.response.created = Some(created);
                 }
@@ -65,7 +68,7 @@ impl Accumulator {
                 self.response.usage = usage;
                 self.response.extra.extend(extra);
             }
-            ChatEvent::BlockStart { index, part } => self.blocks.push((index, part, None)),
+            ChatEvent::BlockStart { index, part } => self.blocks.push((index, *part, None)),
             ChatEvent::BlockDelta { index, delta } => {
                 let Some((_, part, args)) =
                     self.blocks.iter_mut().rev().find(|(i, ..)| *i == index)
@@ -84,12 +87,13 @@ impl Accumulator {
                 }
             }
             ChatEvent::BlockStop { .. } | ChatEvent::Ping => {}
-            ChatEvent::MessageDelta {
-                stop_reason,
-                stop_sequence,
-                usage,
-                extra,
-            } => {
+            ChatEvent::MessageDelta(delta) => {
+                let MessageDelta {
+                    stop_reason,
+                    stop_sequence,
+                    usage,
+                    extra,
+                } = *delta;
                 if stop_reason.is_some() {
                     self.response.stop_reason = stop_reason;
                 }
@@ -100,7 +104,7 @@ impl Accumulator {
                 self.response.extra.extend(extra);
             }
             ChatEvent::MessageStop => self.complete = true,
-            ChatEvent::Error(e) => return Err(e),
+            ChatEvent::Error(e) => return Err(*e),
         }
         Ok(())
     }

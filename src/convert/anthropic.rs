@@ -18,9 +18,9 @@ use super::{
 use crate::Format;
 use crate::chat::{
     BlockDelta, ChatEvent, ChatRequest, ChatResponse, Content, ContentForm, DocumentPart,
-    FunctionTool, ImagePart, MediaSource, Message, Part, RedactedThinkingPart, Role, Stop,
-    StopReason, TextPart, Thinking, ThinkingMode, ThinkingPart, Tool, ToolArguments, ToolCall,
-    ToolChoice, ToolResult, Usage,
+    FunctionTool, ImagePart, MediaSource, Message, MessageDelta, MessageStart, Part,
+    RedactedThinkingPart, Role, Stop, StopReason, TextPart, Thinking, ThinkingMode, ThinkingPart,
+    Tool, ToolArguments, ToolCall, ToolChoice, ToolResult, Usage,
 };
 use crate::error::ApiError;
 use crate::sse;
@@ -1083,21 +1083,21 @@ impl EventDecoder {
                 self.started = true;
                 let mut extra = start.message.extra;
                 extra.extend(start.extra);
-                out.push(ChatEvent::MessageStart {
+                out.push(ChatEvent::message_start(MessageStart {
                     id: start.message.id,
                     model: start.message.model,
                     usage: usage_from_wire(start.message.usage),
                     extra,
-                });
+                }));
             }
             w::StreamEvent::ContentBlockStart(start) => {
                 self.ensure_started(out);
                 self.close(out);
                 self.open = Some(start.index);
-                out.push(ChatEvent::BlockStart {
-                    index: start.index,
-                    part: part_from_block(start.content_block),
-                });
+                out.push(ChatEvent::block_start(
+                    start.index,
+                    part_from_block(start.content_block),
+                ));
             }
             w::StreamEvent::ContentBlockDelta(d) => {
                 if self.open != Some(d.index) {
@@ -1125,7 +1125,7 @@ impl EventDecoder {
                 self.close(out);
                 let mut extra = md.delta.extra;
                 extra.extend(md.extra);
-                out.push(ChatEvent::MessageDelta {
+                out.push(ChatEvent::message_delta(MessageDelta {
                     stop_reason: md
                         .delta
                         .stop_reason
@@ -1134,7 +1134,7 @@ impl EventDecoder {
                     stop_sequence: md.delta.stop_sequence,
                     usage: usage_from_wire(md.usage),
                     extra,
-                });
+                }));
             }
             w::StreamEvent::MessageStop(_) => {
                 self.ensure_started(out);
@@ -1145,7 +1145,7 @@ impl EventDecoder {
             w::StreamEvent::Ping(_) => out.push(ChatEvent::Ping),
             w::StreamEvent::Error(e) => {
                 self.done = true;
-                out.push(ChatEvent::Error(ApiError::from_anthropic_detail(&e.error)));
+                out.push(ChatEvent::error(ApiError::from_anthropic_detail(&e.error)));
             }
             w::StreamEvent::Other(_) => {}
         }
@@ -1164,18 +1164,18 @@ impl EventDecoder {
 
     fn fail(&mut self, err: ApiError, out: &mut Vec<ChatEvent>) {
         self.done = true;
-        out.push(ChatEvent::Error(err));
+        out.push(ChatEvent::error(err));
     }
 
     fn ensure_started(&mut self, out: &mut Vec<ChatEvent>) {
         if !self.started {
             self.started = true;
-            out.push(ChatEvent::MessageStart {
+            out.push(ChatEvent::message_start(MessageStart {
                 id: String::new(),
                 model: String::new(),
                 usage: Usage::default(),
                 extra: Map::new(),
-            });
+            }));
         }
     }
 
@@ -1211,27 +1211,30 @@ impl EventEncoder {
         }
         let same = self.same;
         Some(match event {
-            ChatEvent::MessageStart {
-                id,
-                model,
-                usage,
-                extra,
-            } => w::StreamEvent::MessageStart(w::MessageStart {
-                message: w::MessagesResponse {
-                    id: if same { id } else { anthropic_message_id(&id) },
-                    kind: "message".into(),
-                    role: "assistant".into(),
+            ChatEvent::MessageStart(start) => {
+                let MessageStart {
+                    id,
                     model,
-                    content: Vec::new(),
-                    stop_reason: None,
-                    stop_sequence: None,
-                    usage: usage_to_wire(usage, same),
-                    extra: if same { extra } else { Map::new() },
-                },
-                extra: Map::new(),
-            }),
+                    usage,
+                    extra,
+                } = *start;
+                w::StreamEvent::MessageStart(w::MessageStart {
+                    message: w::MessagesResponse {
+                        id: if same { id } else { anthropic_message_id(&id) },
+                        kind: "message".into(),
+                        role: "assistant".into(),
+                        model,
+                        content: Vec::new(),
+                        stop_reason: None,
+                        stop_sequence: None,
+                        usage: usage_to_wire(usage, same),
+                        extra: if same { extra } else { Map::new() },
+                    },
+                    extra: Map::new(),
+                })
+            }
             ChatEvent::BlockStart { index, part } => {
-                let part = match part {
+                let part = match *part {
                     // The block opens empty; its input arrives as deltas.
                     Part::ToolCall(mut c) if !same => {
                         c.arguments = ToolArguments::Json(RawJson::empty_object());
@@ -1306,12 +1309,13 @@ impl EventEncoder {
                     extra: Map::new(),
                 })
             }
-            ChatEvent::MessageDelta {
-                stop_reason,
-                stop_sequence,
-                usage,
-                extra,
-            } => {
+            ChatEvent::MessageDelta(delta) => {
+                let MessageDelta {
+                    stop_reason,
+                    stop_sequence,
+                    usage,
+                    extra,
+                } = *delta;
                 let mut extra = if same { extra } else { Map::new() };
                 let stop_reason = stop_reason.map(|r| {
                     if !same && r == StopReason::Refusal {

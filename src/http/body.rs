@@ -133,9 +133,9 @@ impl SseBody {
     fn push(&mut self, mut event: ChatEvent) -> bool {
         let mut end = false;
         match &mut event {
-            ChatEvent::MessageStart { model, .. } => {
+            ChatEvent::MessageStart(start) => {
                 if let Some(m) = &self.model {
-                    model.clone_from(m);
+                    start.model.clone_from(m);
                 }
             }
             ChatEvent::MessageStop => {
@@ -187,7 +187,7 @@ impl Body for ResponseBody {
                     // The stream stopped without its last event: say so
                     // rather than end cleanly.
                     sse.stream = None;
-                    sse.push(ChatEvent::Error(
+                    sse.push(ChatEvent::error(
                         ApiError::api("upstream stream ended before completion").mark_upstream(),
                     ));
                 }
@@ -255,7 +255,7 @@ mod tests {
     use std::task::Waker;
 
     use super::*;
-    use crate::chat::{BlockDelta, Part, Usage};
+    use crate::chat::{BlockDelta, MessageStart, Part, Usage};
 
     fn delta(text: &str) -> ChatEvent {
         ChatEvent::BlockDelta {
@@ -294,16 +294,13 @@ mod tests {
 
     fn body(quiet_after: Option<usize>) -> ResponseBody {
         let mut events: VecDeque<ChatEvent> = vec![
-            ChatEvent::MessageStart {
+            ChatEvent::message_start(MessageStart {
                 id: "msg_1".into(),
                 model: "m".into(),
                 usage: Usage::default(),
                 extra: Default::default(),
-            },
-            ChatEvent::BlockStart {
-                index: 0,
-                part: Part::text(""),
-            },
+            }),
+            ChatEvent::block_start(0, Part::text("")),
         ]
         .into();
         events.extend((0..20).map(|i| delta(&format!("w{i} "))));
@@ -374,11 +371,8 @@ mod tests {
                 next
             }
         }
-        let mut events: VecDeque<ChatEvent> = vec![ChatEvent::BlockStart {
-            index: 0,
-            part: Part::text(""),
-        }]
-        .into();
+        let mut events: VecDeque<ChatEvent> =
+            vec![ChatEvent::block_start(0, Part::text(""))].into();
         events.extend((0..100).map(|i| delta(&format!("w{i} "))));
         let stream = Slow(OnePerTurn {
             events,

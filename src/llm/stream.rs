@@ -77,7 +77,7 @@ impl EventStream {
         loop {
             let next = std::future::poll_fn(|cx| self.inner.as_mut().poll_next(cx)).await;
             match next {
-                Some(ChatEvent::Error(e)) => return Err(e),
+                Some(ChatEvent::Error(e)) => return Err(*e),
                 Some(
                     ev @ (ChatEvent::BlockStart { .. }
                     | ChatEvent::BlockDelta { .. }

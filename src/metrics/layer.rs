@@ -168,12 +168,10 @@ impl Stream for RecordedStream {
                     ChatEvent::BlockStart { .. } | ChatEvent::BlockDelta { .. } => {
                         self.recorder.first_token();
                     }
-                    ChatEvent::MessageStart { usage, .. } => self.recorder.usage(usage),
-                    ChatEvent::MessageDelta {
-                        usage, stop_reason, ..
-                    } => {
-                        self.recorder.usage(usage);
-                        if let Some(reason) = stop_reason {
+                    ChatEvent::MessageStart(start) => self.recorder.usage(&start.usage),
+                    ChatEvent::MessageDelta(delta) => {
+                        self.recorder.usage(&delta.usage);
+                        if let Some(reason) = &delta.stop_reason {
                             self.recorder.finish_reason(&stop_label(reason));
                         }
                     }
@@ -205,14 +203,16 @@ impl Stream for RecordedStream {
 mod tests {
     use super::*;
     use crate::Format;
-    use crate::chat::{BlockDelta, ChatRequest, Message, Part, Role, Usage};
+    use crate::chat::{
+        BlockDelta, ChatRequest, Message, MessageDelta, MessageStart, Part, Role, Usage,
+    };
     use crate::llm::EventStream;
     use crate::wire::Map;
     use tower::{ServiceExt, service_fn};
 
     fn events(last: ChatEvent) -> Vec<ChatEvent> {
         vec![
-            ChatEvent::MessageStart {
+            ChatEvent::message_start(MessageStart {
                 id: "m".into(),
                 model: "x".into(),
                 usage: Usage {
@@ -220,17 +220,14 @@ mod tests {
                     ..Usage::default()
                 },
                 extra: Map::new(),
-            },
-            ChatEvent::BlockStart {
-                index: 0,
-                part: Part::text(""),
-            },
+            }),
+            ChatEvent::block_start(0, Part::text("")),
             ChatEvent::BlockDelta {
                 index: 0,
                 delta: BlockDelta::Text("hi".into()),
             },
             ChatEvent::BlockStop { index: 0 },
-            ChatEvent::MessageDelta {
+            ChatEvent::message_delta(MessageDelta {
                 stop_reason: None,
                 stop_sequence: None,
                 usage: Usage {
@@ -238,7 +235,7 @@ mod tests {
                     ..Usage::default()
                 },
                 extra: Map::new(),
-            },
+            }),
             last,
         ]
     }
@@ -275,7 +272,7 @@ mod tests {
         run(&tracker, events(ChatEvent::MessageStop), usize::MAX).await;
         run(
             &tracker,
-            events(ChatEvent::Error(ApiError::api("cut").mark_upstream())),
+            events(ChatEvent::error(ApiError::api("cut").mark_upstream())),
             usize::MAX,
         )
         .await;

@@ -357,7 +357,7 @@ impl Stream for HookedStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::{BlockDelta, ChatRequest, Message, Part, Role, Usage};
+    use crate::chat::{BlockDelta, ChatRequest, Message, MessageStart, Part, Role, Usage};
     use crate::llm::EventStream;
     use crate::wire::Map;
     use tower::{ServiceExt, service_fn};
@@ -384,16 +384,13 @@ mod tests {
                 if req.chat.is_stream() {
                     return Ok(LlmResponse::stream(EventStream::from_events(
                         vec![
-                            ChatEvent::MessageStart {
+                            ChatEvent::message_start(MessageStart {
                                 id: "m".into(),
                                 model: "x".into(),
                                 usage: Usage::default(),
                                 extra: Map::new(),
-                            },
-                            ChatEvent::BlockStart {
-                                index: 0,
-                                part: Part::text(""),
-                            },
+                            }),
+                            ChatEvent::block_start(0, Part::text("")),
                             ChatEvent::BlockDelta {
                                 index: 0,
                                 delta: BlockDelta::Text(text),

@@ -453,7 +453,7 @@ impl UpstreamEvents {
     fn end(&mut self, err: Option<ApiError>) {
         self.body = None;
         match err {
-            Some(e) if !self.decoder.is_done() => self.pending.push_back(ChatEvent::Error(e)),
+            Some(e) if !self.decoder.is_done() => self.pending.push_back(ChatEvent::error(e)),
             _ => {
                 if self.sse.finish(&mut self.frames).is_ok() {
                     self.decode_frames();

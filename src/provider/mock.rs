@@ -10,8 +10,8 @@ use serde_json::Value;
 use tower::Service;
 
 use crate::chat::{
-    BlockDelta, ChatEvent, ChatRequest, ChatResponse, Part, Role, StopReason, ToolArguments,
-    ToolCall, ToolChoice, Usage,
+    BlockDelta, ChatEvent, ChatRequest, ChatResponse, MessageDelta, MessageStart, Part, Role,
+    StopReason, ToolArguments, ToolCall, ToolChoice, Usage,
 };
 use crate::convert::{estimate_input_tokens, random_id};
 use crate::error::ApiError;
@@ -337,7 +337,7 @@ fn sample_value(prop: Option<&Value>) -> Value {
 }
 
 fn stream_events(resp: ChatResponse, cfg: &MockConfig, fail: bool) -> Vec<ChatEvent> {
-    let mut events = vec![ChatEvent::MessageStart {
+    let mut events = vec![ChatEvent::message_start(MessageStart {
         id: resp.id.clone(),
         model: resp.model.clone(),
         usage: Usage {
@@ -346,15 +346,12 @@ fn stream_events(resp: ChatResponse, cfg: &MockConfig, fail: bool) -> Vec<ChatEv
             ..Usage::default()
         },
         extra: Map::new(),
-    }];
+    })];
     for (index, part) in resp.content.into_iter().enumerate() {
         let index = index as u32;
         match part {
             Part::Text(t) => {
-                events.push(ChatEvent::BlockStart {
-                    index,
-                    part: Part::text(""),
-                });
+                events.push(ChatEvent::block_start(index, Part::text("")));
                 let words: Vec<&str> = t.text.split_inclusive(' ').collect();
                 for chunk in words.chunks(cfg.words_per_event) {
                     events.push(ChatEvent::BlockDelta {
@@ -362,7 +359,7 @@ fn stream_events(resp: ChatResponse, cfg: &MockConfig, fail: bool) -> Vec<ChatEv
                         delta: BlockDelta::Text(chunk.concat()),
                     });
                     if fail {
-                        events.push(ChatEvent::Error(
+                        events.push(ChatEvent::error(
                             ApiError::new(crate::ErrorKind::Overloaded, "mock stream error")
                                 .mark_upstream(),
                         ));
@@ -373,13 +370,13 @@ fn stream_events(resp: ChatResponse, cfg: &MockConfig, fail: bool) -> Vec<ChatEv
             }
             Part::ToolCall(c) => {
                 let args = c.arguments.to_json_string();
-                events.push(ChatEvent::BlockStart {
+                events.push(ChatEvent::block_start(
                     index,
-                    part: Part::ToolCall(ToolCall {
+                    Part::ToolCall(ToolCall {
                         arguments: ToolArguments::Json(RawJson::empty_object()),
                         ..c
                     }),
-                });
+                ));
                 // The arguments in three pieces, cut at character boundaries.
                 let chars: Vec<char> = args.chars().collect();
                 let step = chars.len().div_ceil(3).max(1);
@@ -394,7 +391,7 @@ fn stream_events(resp: ChatResponse, cfg: &MockConfig, fail: bool) -> Vec<ChatEv
             _ => {}
         }
     }
-    events.push(ChatEvent::MessageDelta {
+    events.push(ChatEvent::message_delta(MessageDelta {
         stop_reason: resp.stop_reason,
         stop_sequence: None,
         usage: Usage {
@@ -402,7 +399,7 @@ fn stream_events(resp: ChatResponse, cfg: &MockConfig, fail: bool) -> Vec<ChatEv
             ..Usage::default()
         },
         extra: Map::new(),
-    });
+    }));
     events.push(ChatEvent::MessageStop);
     events
 }

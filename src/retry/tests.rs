@@ -10,7 +10,9 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 use super::*;
 use crate::Format;
 use crate::balance::{BalanceLayer, RoundRobin};
-use crate::chat::{BlockDelta, ChatEvent, ChatRequest, ChatResponse, Message, Part, Role, Usage};
+use crate::chat::{
+    BlockDelta, ChatEvent, ChatRequest, ChatResponse, Message, MessageStart, Part, Role, Usage,
+};
 use crate::error::ErrorKind;
 use crate::llm::{EventStream, LlmBody, LlmFuture, LlmRequest, LlmResponse, Route, Target};
 use crate::wire::Map;
@@ -251,12 +253,12 @@ fn stream_of(events: Vec<ChatEvent>) -> LlmResponse {
 }
 
 fn start() -> ChatEvent {
-    ChatEvent::MessageStart {
+    ChatEvent::message_start(MessageStart {
         id: "m".into(),
         model: "x".into(),
         usage: Usage::default(),
         extra: Map::new(),
-    }
+    })
 }
 
 #[tokio::test(start_paused = true)]
@@ -264,7 +266,7 @@ async fn streams_are_retried_before_their_commit_point_only() {
     let calls = Arc::new(StdMutex::new(0));
     let counter = calls.clone();
     let overloaded =
-        || ChatEvent::Error(ApiError::new(ErrorKind::Overloaded, "busy").mark_upstream());
+        || ChatEvent::error(ApiError::new(ErrorKind::Overloaded, "busy").mark_upstream());
     let svc = RetryLayer::new(policy()).layer(BalanceLayer::new(RoundRobin).layer(service_fn(
         move |_req: LlmRequest| {
             let n = {
@@ -279,10 +281,7 @@ async fn streams_are_retried_before_their_commit_point_only() {
                     // Content, then an error: committed; the error is the client's.
                     _ => stream_of(vec![
                         start(),
-                        ChatEvent::BlockStart {
-                            index: 0,
-                            part: Part::text(""),
-                        },
+                        ChatEvent::block_start(0, Part::text("")),
                         ChatEvent::BlockDelta {
                             index: 0,
                             delta: BlockDelta::Text("partial".into()),
@@ -305,7 +304,7 @@ async fn streams_are_retried_before_their_commit_point_only() {
     assert_eq!(
         events
             .iter()
-            .filter(|e| matches!(e, ChatEvent::MessageStart { .. }))
+            .filter(|e| matches!(e, ChatEvent::MessageStart(_)))
             .count(),
         1,
         "one message start"

@@ -231,7 +231,7 @@ impl Stream for Watched {
         {
             let limit = *limit;
             this.inner = None;
-            return Poll::Ready(Some(ChatEvent::Error(timeout_error(
+            return Poll::Ready(Some(ChatEvent::error(timeout_error(
                 "the request did not complete",
                 limit,
             ))));
@@ -250,7 +250,7 @@ impl Stream for Watched {
             }
             if timer.deadline() >= due && timer.as_mut().poll(cx).is_ready() {
                 this.inner = None;
-                return Poll::Ready(Some(ChatEvent::Error(timeout_error(
+                return Poll::Ready(Some(ChatEvent::error(timeout_error(
                     "the upstream stream sent nothing",
                     idle,
                 ))));
@@ -264,7 +264,7 @@ impl Stream for Watched {
 mod tests {
     use super::*;
     use crate::Format;
-    use crate::chat::{BlockDelta, ChatRequest, ChatResponse, Message, Role, Usage};
+    use crate::chat::{BlockDelta, ChatRequest, ChatResponse, Message, MessageStart, Role, Usage};
     use crate::llm::EventStream;
     use crate::wire::Map;
     use tower::{ServiceExt, service_fn};
@@ -312,12 +312,12 @@ mod tests {
                 let i = self.sent;
                 self.sent += 1;
                 Poll::Ready(match i {
-                    0 => Some(ChatEvent::MessageStart {
+                    0 => Some(ChatEvent::message_start(MessageStart {
                         id: "m".into(),
                         model: "x".into(),
                         usage: Usage::default(),
                         extra: Map::new(),
-                    }),
+                    })),
                     i if i <= self.n => Some(ChatEvent::BlockDelta {
                         index: 0,
                         delta: BlockDelta::Text("x".into()),

@@ -173,13 +173,13 @@ fn c01_message_delta_waits_for_the_usage_chunk() {
     assert!(
         !events
             .iter()
-            .any(|e| matches!(e, ChatEvent::MessageDelta { .. }))
+            .any(|e| matches!(e, ChatEvent::MessageDelta(_)))
     );
     for ev in sse_events(&body.as_bytes()[usage_at..]) {
         decoder.push_data(&ev.data, &mut events);
     }
     assert!(
-        matches!(&events[events.len() - 2], ChatEvent::MessageDelta { usage, .. } if usage.input_tokens == Some(149))
+        matches!(&events[events.len() - 2], ChatEvent::MessageDelta(delta) if delta.usage.input_tokens == Some(149))
     );
 }
 
@@ -1110,19 +1110,18 @@ fn later_chunks_keep_a_stop_sequence_skip_other_choices_and_carry_in_band_errors
             })
             .collect();
         assert!(!texts.contains(&"other choice"), "{texts:?}");
-        let Some(ChatEvent::MessageDelta {
-            stop_reason,
-            stop_sequence,
-            ..
-        }) = events
+        let Some(ChatEvent::MessageDelta(delta)) = events
             .iter()
-            .find(|e| matches!(e, ChatEvent::MessageDelta { .. }))
+            .find(|e| matches!(e, ChatEvent::MessageDelta(_)))
         else {
             panic!("no message delta: {events:?}");
         };
-        assert_eq!(stop_sequence.as_deref(), expected, "{chunks:?}");
-        let sequence = matches!(stop_reason, Some(llmgate::chat::StopReason::StopSequence));
-        assert_eq!(sequence, expected.is_some(), "{stop_reason:?}");
+        assert_eq!(delta.stop_sequence.as_deref(), expected, "{chunks:?}");
+        let sequence = matches!(
+            delta.stop_reason,
+            Some(llmgate::chat::StopReason::StopSequence)
+        );
+        assert_eq!(sequence, expected.is_some(), "{:?}", delta.stop_reason);
     }
 
     let error = json!({"error": {"message": "overloaded", "type": "server_error"}});

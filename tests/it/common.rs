@@ -73,8 +73,8 @@ pub fn anthropic_body_to_events(body: &str) -> Vec<ChatEvent> {
 /// client asked for).
 pub fn with_model(mut events: Vec<ChatEvent>, name: &str) -> Vec<ChatEvent> {
     for ev in &mut events {
-        if let ChatEvent::MessageStart { model, .. } = ev {
-            *model = name.to_owned();
+        if let ChatEvent::MessageStart(start) = ev {
+            start.model = name.to_owned();
         }
     }
     events
