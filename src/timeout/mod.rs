@@ -32,7 +32,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -174,8 +174,7 @@ where
                     idle_timer: None,
                     last_event: Instant::now(),
                     fresh: false,
-                    deadline:
-                        deadline.map(|(at, limit)| (Box::pin(tokio::time::sleep_until(at)), limit)),
+                    deadline: deadline.map(|(at, limit)| (Alarm::new(at), limit)),
                 })),
                 other => other,
             };
@@ -195,11 +194,11 @@ where
 struct Watched {
     inner: Option<Pin<Box<dyn Stream<Item = ChatEvent> + Send>>>,
     idle: Option<Duration>,
-    idle_timer: Option<Pin<Box<Sleep>>>,
+    idle_timer: Option<Alarm>,
     last_event: Instant,
     /// Events came since `last_event` was read.
     fresh: bool,
-    deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+    deadline: Option<(Alarm, Duration)>,
 }
 
 impl Stream for Watched {
@@ -226,8 +225,8 @@ impl Stream for Watched {
             }
             Poll::Pending => {}
         }
-        if let Some((sleep, limit)) = this.deadline.as_mut()
-            && sleep.as_mut().poll(cx).is_ready()
+        if let Some((alarm, limit)) = this.deadline.as_mut()
+            && alarm.rang(cx)
         {
             let limit = *limit;
             this.inner = None;
@@ -241,14 +240,12 @@ impl Stream for Watched {
                 this.last_event = Instant::now();
             }
             let due = this.last_event + idle;
-            let timer = this
-                .idle_timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
-            if timer.as_mut().poll(cx).is_ready() && timer.deadline() < due {
+            let timer = this.idle_timer.get_or_insert_with(|| Alarm::new(due));
+            if timer.rang(cx) && timer.deadline() < due {
                 // Fired for an earlier event: count from the last one.
-                timer.as_mut().reset(due);
+                timer.reset(due);
             }
-            if timer.deadline() >= due && timer.as_mut().poll(cx).is_ready() {
+            if timer.deadline() >= due && timer.rang(cx) {
                 this.inner = None;
                 return Poll::Ready(Some(ChatEvent::error(timeout_error(
                     "the upstream stream sent nothing",
@@ -257,6 +254,61 @@ impl Stream for Watched {
             }
         }
         Poll::Pending
+    }
+}
+
+/// A timer that a stream checks each time it has nothing, polled only when
+/// that is needed: to leave the task's waker with it (at first, after a
+/// reset, or when another task polls the stream) and once it has fired.
+/// Otherwise it is an atomic load. Polling a `Sleep` every time registers
+/// the same waker again and spends the task's cooperative budget (~500
+/// instructions per stream event with both timeouts of the default stack).
+struct Alarm {
+    sleep: Pin<Box<Sleep>>,
+    /// The waker the timer holds: set only after a poll that did register
+    /// it (a poll with no cooperative budget left returns before it does).
+    holds: Option<Waker>,
+}
+
+impl Alarm {
+    fn new(at: Instant) -> Self {
+        Alarm {
+            sleep: Box::pin(tokio::time::sleep_until(at)),
+            holds: None,
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        self.sleep.deadline()
+    }
+
+    /// Whether the timer has fired; if not, it will wake this task when it
+    /// does.
+    fn rang(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(waker) = &self.holds
+            && waker.will_wake(cx.waker())
+            && !self.sleep.is_elapsed()
+        {
+            return false;
+        }
+        let registers = tokio::task::coop::has_budget_remaining();
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            return true;
+        }
+        if registers {
+            match &mut self.holds {
+                Some(waker) => waker.clone_from(cx.waker()),
+                None => self.holds = Some(cx.waker().clone()),
+            }
+        }
+        false
+    }
+
+    /// Sets a new deadline; the next check registers the waker again (a
+    /// timer that fired no longer holds one).
+    fn reset(&mut self, at: Instant) {
+        self.sleep.as_mut().reset(at);
+        self.holds = None;
     }
 }
 
@@ -392,6 +444,65 @@ mod tests {
             panic!("{events:?}")
         };
         assert_eq!(e.kind, ErrorKind::Timeout);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_made_with_no_budget_left_still_arms_the_timer() {
+        for layer in [
+            TimeoutLayer::new().idle(Duration::from_secs(3)),
+            TimeoutLayer::new().total(Duration::from_secs(3)),
+        ] {
+            // An upstream that says nothing for an hour.
+            let svc = layer.layer(slow(Duration::ZERO, Duration::from_secs(3600), 1));
+            let LlmBody::Stream(mut s) = svc.oneshot(request(true)).await.unwrap().body else {
+                panic!("a stream")
+            };
+            // The first check runs with the task's cooperative budget spent:
+            // the timer returns before it takes the waker, so the next
+            // check must give it again.
+            while tokio::task::coop::has_budget_remaining() {
+                tokio::task::coop::consume_budget().await;
+            }
+            let started = Instant::now();
+            let first = std::future::poll_fn(|cx| Pin::new(&mut s).poll_next(cx)).await;
+            let Some(ChatEvent::Error(e)) = &first else {
+                panic!("{first:?}")
+            };
+            assert_eq!(e.kind, ErrorKind::Timeout);
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "fired at its time, not when the upstream spoke: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_polled_from_another_task_still_times_out() {
+        let svc = TimeoutLayer::new().idle(Duration::from_secs(3)).layer(slow(
+            Duration::ZERO,
+            Duration::from_secs(3600),
+            1,
+        ));
+        let LlmBody::Stream(mut s) = svc.oneshot(request(true)).await.unwrap().body else {
+            panic!("a stream")
+        };
+        // Checked once here, where the timer takes this task's waker ...
+        let quiet = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut s).poll_next(cx))).await;
+        assert!(quiet.is_pending());
+        // ... then read to its end by another task, which the timer must wake.
+        let started = Instant::now();
+        let first =
+            tokio::spawn(
+                async move { std::future::poll_fn(|cx| Pin::new(&mut s).poll_next(cx)).await },
+            )
+            .await
+            .unwrap();
+        let Some(ChatEvent::Error(e)) = &first else {
+            panic!("{first:?}")
+        };
+        assert_eq!(e.kind, ErrorKind::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(60));
     }
 
     #[tokio::test(start_paused = true)]
