@@ -236,7 +236,10 @@ impl SseDecoder {
             self.reset_event();
             SseError::InvalidUtf8
         })?;
-        let (field, value) = match line.find(':') {
+        // memchr, not `str::find`: a `data:` line is the whole JSON chunk,
+        // and the char searcher walks it a byte at a time when it has no
+        // colon in its first bytes (~140 instructions for a 160-byte line).
+        let (field, value) = match memchr::memchr(b':', line.as_bytes()) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(' ').unwrap_or(value))
