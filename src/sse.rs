@@ -46,6 +46,9 @@ pub struct SseEvent {
     pub id: Option<String>,
 }
 
+/// The largest buffer a decoder keeps for reuse ([`SseDecoder::recycle`]).
+const SPARE_MAX: usize = 16 * 1024;
+
 /// What can go wrong while decoding an event stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -76,6 +79,9 @@ pub struct SseDecoder {
     at_start: bool,
     event: Option<String>,
     data: String,
+    /// A buffer handed back by the reader of the events ([`Self::recycle`]),
+    /// for the next event's data: a stream of many events allocates none.
+    spare: String,
     has_data: bool,
     id: Option<String>,
     size: usize,
@@ -102,6 +108,7 @@ impl SseDecoder {
             at_start: true,
             event: None,
             data: String::new(),
+            spare: String::new(),
             has_data: false,
             id: None,
             size: 0,
@@ -201,6 +208,15 @@ impl SseDecoder {
         }
     }
 
+    /// Takes back the data buffer of an event that was read, to hold the
+    /// next event's (a buffer over [`SPARE_MAX`] is dropped instead).
+    pub(crate) fn recycle(&mut self, mut data: String) {
+        if data.capacity() <= SPARE_MAX && data.capacity() > self.spare.capacity() {
+            data.clear();
+            self.spare = data;
+        }
+    }
+
     fn reset_event(&mut self) {
         self.event = None;
         self.data.clear();
@@ -213,7 +229,7 @@ impl SseDecoder {
         if self.has_data {
             out.push(SseEvent {
                 event: self.event.take(),
-                data: std::mem::take(&mut self.data),
+                data: std::mem::replace(&mut self.data, std::mem::take(&mut self.spare)),
                 id: self.id.take(),
             });
         }
@@ -344,6 +360,25 @@ mod tests {
             want
         );
         assert_eq!(decode_all(&[b"event: a\rdata: 1\r\rdata: 2\r\r"]), want);
+    }
+
+    #[test]
+    fn a_recycled_buffer_holds_a_later_event() {
+        // The buffer handed back holds the event after the one being
+        // gathered: a reader that hands each one back makes two buffers take
+        // turns.
+        for (capacity, kept) in [(1000, true), (SPARE_MAX + 1, false)] {
+            let mut d = SseDecoder::new();
+            let mut out = Vec::new();
+            d.feed(b"data: one\n\n", &mut out).unwrap();
+            d.recycle(String::with_capacity(capacity));
+            d.feed(b"data: two\n\ndata: three\n\n", &mut out).unwrap();
+            assert_eq!(
+                out,
+                vec![ev(None, "one"), ev(None, "two"), ev(None, "three")]
+            );
+            assert_eq!(out[2].data.capacity() == capacity, kept, "{capacity}");
+        }
     }
 
     #[test]

@@ -446,6 +446,7 @@ impl UpstreamEvents {
     fn decode_frames(&mut self) {
         for frame in self.frames.drain(..) {
             self.decoder.push(&frame.data, &mut self.events);
+            self.sse.recycle(frame.data);
         }
         self.pending.extend(self.events.drain(..));
     }
