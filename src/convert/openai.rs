@@ -1581,6 +1581,12 @@ pub struct ChunkDecoder {
     stop_sequence: Option<String>,
     refusal: bool,
     usage: Option<w::Usage>,
+    /// The first chunk's opening entries, up to the comma before its
+    /// `choices` (`{"id":…,"object":…,"created":…,"model":…,`), when a later
+    /// chunk's reading skips them ([`envelope_of`]).
+    envelope: Option<String>,
+    /// `{` and the rest of a later chunk that opens with [`Self::envelope`].
+    rest: String,
 }
 
 impl ChunkDecoder {
@@ -1598,6 +1604,8 @@ impl ChunkDecoder {
             stop_sequence: None,
             refusal: false,
             usage: None,
+            envelope: None,
+            rest: String::new(),
         }
     }
 
@@ -1622,13 +1630,36 @@ impl ChunkDecoder {
         }
         // The envelope (id, model, created, system fingerprint) is read from
         // the first chunk; later ones skip it rather than copy it out again
-        // (and so do not check its types). Anything but an object goes to the
-        // full parser, which rejects it.
+        // (and so do not check its types). A later chunk that opens with the
+        // first one's envelope, byte for byte, is read from there on: the
+        // upstream repeats it in every chunk. Anything but an object goes to
+        // the full parser, which rejects it.
         let pushed = if self.started && data.starts_with('{') {
-            serde_json::from_str::<LaterChunk>(data).map(|chunk| self.push_later(chunk, out))
+            let mut rest = std::mem::take(&mut self.rest);
+            let parsed = match &self.envelope {
+                Some(envelope) if data.starts_with(envelope.as_str()) => {
+                    rest.clear();
+                    rest.push('{');
+                    rest.push_str(&data[envelope.len()..]);
+                    // On an error, the chunk as it came says where.
+                    serde_json::from_str::<LaterChunk>(&rest)
+                        .or_else(|_| serde_json::from_str::<LaterChunk>(data))
+                }
+                _ => serde_json::from_str::<LaterChunk>(data),
+            };
+            // Kept for the next chunk, unless one was unusually large.
+            if rest.capacity() <= 16 * 1024 {
+                self.rest = rest;
+            }
+            parsed.map(|chunk| self.push_later(chunk, out))
         } else {
-            serde_json::from_str::<w::ChatCompletionChunk>(data)
-                .map(|chunk| self.push_chunk(chunk, out))
+            let started = self.started;
+            let pushed = serde_json::from_str::<w::ChatCompletionChunk>(data)
+                .map(|chunk| self.push_chunk(chunk, out));
+            if !started && self.started {
+                self.envelope = envelope_of(data);
+            }
+            pushed
         };
         if let Err(e) = pushed {
             self.fail(
@@ -2009,6 +2040,23 @@ impl ChunkDecoder {
         out.push(ChatEvent::MessageStop);
         self.done = true;
     }
+}
+
+/// The opening entries of a chunk, up to and with the comma before its
+/// `choices`, when they are whole entries that a later chunk's reading skips
+/// (none of `usage` and `error`, which [`LaterChunk`] reads): a later chunk
+/// that opens with the same bytes holds the same entries, so it can be read
+/// from its `choices` on. Checked once, on the first chunk.
+fn envelope_of(data: &str) -> Option<String> {
+    let at = memchr::memmem::find(data.as_bytes(), b"\"choices\":")?;
+    // `at` is at a quote, so a character boundary; the text before it must
+    // be an object's opening and whole entries, which closing it shows.
+    let head = data[..at].strip_suffix(',')?;
+    let entries: Map = serde_json::from_str(&[head, "}"].concat()).ok()?;
+    let skipped = entries
+        .keys()
+        .all(|k| !matches!(k.as_str(), "choices" | "usage" | "error"));
+    (!entries.is_empty() && skipped).then(|| data[..at].to_owned())
 }
 
 /// A chunk after the first, as the decoder reads it: the choices, usage and
@@ -2420,5 +2468,34 @@ impl ChunkEncoder {
         let mut head = bytes;
         head.truncate(split);
         (head, tail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_cut_from_later_chunks_is_whole_entries_that_they_skip() {
+        let chunk = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","provider":"p","choices":[]}"#;
+        assert_eq!(
+            envelope_of(chunk).as_deref(),
+            Some(
+                r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","provider":"p","#
+            )
+        );
+        for kept in [
+            // Nothing before the choices.
+            r#"{"choices":[],"id":"c"}"#,
+            // Entries a later chunk reads.
+            r#"{"id":"c","usage":null,"choices":[]}"#,
+            r#"{"id":"c","error":null,"choices":[]}"#,
+            // The first `"choices":` is inside an entry.
+            r#"{"id":"c","x":{"choices":1},"choices":[]}"#,
+            // No choices at all.
+            r#"{"id":"c"}"#,
+        ] {
+            assert_eq!(envelope_of(kept), None, "{kept}");
+        }
     }
 }

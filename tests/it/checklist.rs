@@ -1081,6 +1081,78 @@ fn a_chunk_that_is_not_an_object_ends_the_stream_in_an_error_wherever_it_comes()
 }
 
 #[test]
+fn a_later_chunk_that_repeats_the_envelope_decodes_as_one_that_does_not() {
+    // A later chunk that opens with the first chunk's envelope, byte for
+    // byte, is read from its choices on; it must decode as one whose
+    // envelope differs (which is read whole, the envelope skipped).
+    let chunk = |created: u64, rest: &str| {
+        format!(
+            r#"data: {{"id":"chatcmpl-1","object":"chat.completion.chunk","created":{created},"model":"gpt-4o","system_fingerprint":"fp_1",{rest}}}"#
+        )
+    };
+    let rests = [
+        r#""choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]"#,
+        r#""choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]"#,
+        r#""choices":[{"index":0,"delta":{"content":"lo"},"logprobs":null,"finish_reason":null}],"obfuscation":"x1"}"#,
+        r#""choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\""}}]},"finish_reason":null}]"#,
+        r#""choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]},"finish_reason":null}]"#,
+        r#""choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]"#,
+        r#""usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12},"choices":[]"#,
+    ];
+    let body = |vary: bool| {
+        let mut out = String::new();
+        for (i, rest) in rests.iter().enumerate() {
+            let created = 1_700_000_000 + if vary { i as u64 } else { 0 };
+            out.push_str(&chunk(created, rest.trim_end_matches('}')));
+            out.push_str("\n\n");
+        }
+        out + "data: [DONE]\n\n"
+    };
+    let repeated = openai_body_to_events(&body(false), Default::default());
+    let varied = openai_body_to_events(&body(true), Default::default());
+    assert_eq!(repeated, varied);
+    let (frames, checked) = o2a(&body(false));
+    assert_eq!(types(&frames).last(), Some(&"message_stop"), "{frames:?}");
+    assert!(checked.error.is_none(), "{:?}", checked.error);
+    let text: String = repeated
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::BlockDelta {
+                delta: llmgate::chat::BlockDelta::Text(t),
+                ..
+            } => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "Hello");
+    let Some(ChatEvent::MessageDelta(delta)) = repeated
+        .iter()
+        .find(|e| matches!(e, ChatEvent::MessageDelta(_)))
+    else {
+        panic!("no message delta: {repeated:?}");
+    };
+    assert_eq!(delta.usage.output_tokens, Some(7));
+
+    // A malformed rest after a repeated envelope is reported where it is in
+    // the chunk as it came.
+    let bad = |created: u64| {
+        let mut out = chunk(1_700_000_000, rests[0]) + "\n\n";
+        out.push_str(&chunk(
+            created,
+            r#""choices":[{"index":0,"delta":{"content":"x"}},]"#,
+        ));
+        out + "\n\n"
+    };
+    let message = |created| match openai_body_to_events(&bad(created), Default::default()).pop() {
+        Some(ChatEvent::Error(e)) => e.message,
+        other => panic!("expected an error event, got {other:?}"),
+    };
+    let repeated = message(1_700_000_000);
+    assert!(repeated.contains("malformed chunk"), "{repeated}");
+    assert_eq!(repeated, message(1_700_000_009));
+}
+
+#[test]
 fn later_chunks_keep_a_stop_sequence_skip_other_choices_and_carry_in_band_errors() {
     // Chunks after the first are read without their envelope; what they
     // carry must decode as the first chunk's full reading does.
