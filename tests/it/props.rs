@@ -933,6 +933,42 @@ proptest! {
     }
 
     #[test]
+    fn later_chunks_decode_alike_whether_their_envelope_repeats_or_not(case in stream_case()) {
+        // The decoder reads a later chunk that opens with the first one's
+        // envelope from its choices on. The same chunks with the envelope
+        // first, repeated byte for byte or with `created` varying (read
+        // whole), and as generated (choices first), decode alike.
+        let reorder = |vary: bool| {
+            let mut body = String::new();
+            for (i, line) in case.body.lines().filter(|l| !l.is_empty()).enumerate() {
+                let data = line.strip_prefix("data: ").unwrap();
+                if data == "[DONE]" {
+                    body.push_str("data: [DONE]\n\n");
+                    continue;
+                }
+                let mut chunk: serde_json::Map<String, Value> = serde_json::from_str(data).unwrap();
+                for key in ["id", "object", "created", "model"] {
+                    chunk.remove(key);
+                }
+                let rest = Value::Object(chunk).to_string();
+                let created = 1 + if vary { i } else { 0 };
+                body.push_str(&format!(
+                    r#"data: {{"id":"chatcmpl-prop","object":"chat.completion.chunk","created":{created},"model":"gpt-x",{}"#,
+                    &rest[1..]
+                ));
+                body.push_str("\n\n");
+            }
+            body
+        };
+        let generated = crate::common::openai_body_to_events(&case.body, Default::default());
+        let repeated = crate::common::openai_body_to_events(&reorder(false), Default::default());
+        let varied = crate::common::openai_body_to_events(&reorder(true), Default::default());
+        prop_assert!(matches!(generated.last(), Some(llmgate::chat::ChatEvent::MessageStop)), "{:?}", generated);
+        prop_assert_eq!(&repeated, &generated);
+        prop_assert_eq!(&varied, &generated);
+    }
+
+    #[test]
     fn encoders_write_the_bytes_of_their_wire_frames(case in stream_case()) {
         // With the envelope fields a same-format stream keeps.
         let body = case.body.replace(
