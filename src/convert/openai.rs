@@ -1636,11 +1636,19 @@ impl ChunkDecoder {
         // the full parser, which rejects it.
         let pushed = if self.started && data.starts_with('{') {
             let mut rest = std::mem::take(&mut self.rest);
-            let parsed = match &self.envelope {
-                Some(envelope) if data.starts_with(envelope.as_str()) => {
+            // After the envelope's comma a key must come; after `{` a `}`
+            // may too, so a rest that does not open with a key is read whole
+            // (a trailing comma stays an error).
+            let cut = self.envelope.as_deref().and_then(|envelope| {
+                let rest = data.strip_prefix(envelope)?;
+                let key = rest.trim_start_matches([' ', '\t', '\n', '\r']);
+                key.starts_with('"').then_some(rest)
+            });
+            let parsed = match cut {
+                Some(cut) => {
                     rest.clear();
                     rest.push('{');
-                    rest.push_str(&data[envelope.len()..]);
+                    rest.push_str(cut);
                     // On an error, the chunk as it came says where.
                     serde_json::from_str::<LaterChunk>(&rest)
                         .or_else(|_| serde_json::from_str::<LaterChunk>(data))

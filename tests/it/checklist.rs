@@ -1150,6 +1150,20 @@ fn a_later_chunk_that_repeats_the_envelope_decodes_as_one_that_does_not() {
     let repeated = message(1_700_000_000);
     assert!(repeated.contains("malformed chunk"), "{repeated}");
     assert_eq!(repeated, message(1_700_000_009));
+
+    // Nothing after a repeated envelope but its closing brace is a trailing
+    // comma, an error as in a chunk read whole, not an empty chunk.
+    for closing in ["}", " \t}"] {
+        let mut body = chunk(1_700_000_000, rests[0]) + "\n\n";
+        body.push_str(&chunk(1_700_000_000, "").replacen(",}", &format!(",{closing}"), 1));
+        body.push_str("\n\n");
+        match openai_body_to_events(&body, Default::default()).pop() {
+            Some(ChatEvent::Error(e)) => {
+                assert!(e.message.contains("trailing comma"), "{}", e.message)
+            }
+            other => panic!("expected an error event, got {other:?}"),
+        }
+    }
 }
 
 #[test]
