@@ -1080,6 +1080,31 @@ fn a_chunk_that_is_not_an_object_ends_the_stream_in_an_error_wherever_it_comes()
     }
 }
 
+/// The text of each text delta, in order.
+fn text_deltas(events: &[ChatEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::BlockDelta {
+                delta: llmgate::chat::BlockDelta::Text(t),
+                ..
+            } => Some(t.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The stream's message delta.
+fn message_delta(events: &[ChatEvent]) -> &llmgate::chat::MessageDelta {
+    match events
+        .iter()
+        .find(|e| matches!(e, ChatEvent::MessageDelta(_)))
+    {
+        Some(ChatEvent::MessageDelta(delta)) => delta,
+        _ => panic!("no message delta: {events:?}"),
+    }
+}
+
 #[test]
 fn a_later_chunk_that_repeats_the_envelope_decodes_as_one_that_does_not() {
     // A later chunk that opens with the first chunk's envelope, byte for
@@ -1114,24 +1139,8 @@ fn a_later_chunk_that_repeats_the_envelope_decodes_as_one_that_does_not() {
     let (frames, checked) = o2a(&body(false));
     assert_eq!(types(&frames).last(), Some(&"message_stop"), "{frames:?}");
     assert!(checked.error.is_none(), "{:?}", checked.error);
-    let text: String = repeated
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::BlockDelta {
-                delta: llmgate::chat::BlockDelta::Text(t),
-                ..
-            } => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(text, "Hello");
-    let Some(ChatEvent::MessageDelta(delta)) = repeated
-        .iter()
-        .find(|e| matches!(e, ChatEvent::MessageDelta(_)))
-    else {
-        panic!("no message delta: {repeated:?}");
-    };
-    assert_eq!(delta.usage.output_tokens, Some(7));
+    assert_eq!(text_deltas(&repeated).concat(), "Hello");
+    assert_eq!(message_delta(&repeated).usage.output_tokens, Some(7));
 
     // A malformed rest after a repeated envelope is reported where it is in
     // the chunk as it came.
@@ -1185,23 +1194,9 @@ fn later_chunks_keep_a_stop_sequence_skip_other_choices_and_carry_in_band_errors
         (vec![opening.clone(), stop_at(json!(128009))], None),
     ] {
         let events = openai_body_to_events(&stream(&chunks, true), Default::default());
-        let texts: Vec<&str> = events
-            .iter()
-            .filter_map(|e| match e {
-                ChatEvent::BlockDelta {
-                    delta: llmgate::chat::BlockDelta::Text(t),
-                    ..
-                } => Some(t.as_str()),
-                _ => None,
-            })
-            .collect();
+        let texts = text_deltas(&events);
         assert!(!texts.contains(&"other choice"), "{texts:?}");
-        let Some(ChatEvent::MessageDelta(delta)) = events
-            .iter()
-            .find(|e| matches!(e, ChatEvent::MessageDelta(_)))
-        else {
-            panic!("no message delta: {events:?}");
-        };
+        let delta = message_delta(&events);
         assert_eq!(delta.stop_sequence.as_deref(), expected, "{chunks:?}");
         let sequence = matches!(
             delta.stop_reason,
