@@ -52,13 +52,16 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_j
 /// byte up. Strings are most of an LLM request: escaping was ~28 % of a
 /// 31 KB request's instructions through the default stack by callgrind, and
 /// sonic-rs takes ~15 % off the whole. The buffer starts at `capacity` (a
-/// hint); sonic-rs reserves six bytes a string byte as it goes, so a buffer
-/// left more than half empty is shrunk.
+/// hint: the size of what is encoded, as the client sent it) and half as
+/// much again: sonic-rs reserves six bytes a string byte before it writes a
+/// string, so a buffer the exact size of the output would be grown (and
+/// everything written so far copied) at the first long string near its
+/// end. A buffer left more than half empty is shrunk.
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
     value: &T,
     capacity: usize,
 ) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(capacity.max(128));
+    let mut out = Vec::with_capacity(capacity.saturating_add(capacity / 2).max(128));
     #[cfg(feature = "simd-json")]
     if sonic_agrees() {
         raw::writing(raw::Writer::Sonic, || sonic_rs::to_writer(&mut out, value))
@@ -826,7 +829,7 @@ mod tests {
     /// Any JSON value: every char in strings (control characters,
     /// quotes, backslashes, astral planes), integers at their limits and
     /// floats of any finite magnitude.
-    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    pub(super) fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
         use proptest::prelude::*;
         use serde_json::Value;
         let leaf = prop_oneof![

@@ -133,36 +133,45 @@ impl RawJson {
 }
 
 /// `text` (one JSON value) without the whitespace between its tokens;
-/// `None` when it has none.
+/// `None` when it has none. Strings are stepped over with `memchr` (they
+/// are most of a tool call's arguments), and the text between two
+/// whitespace bytes is copied as one run.
 fn compact(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out: Option<Vec<u8>> = None;
-    let (mut in_string, mut escaped) = (false, false);
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    // The start of the run not yet copied to `out`.
+    let mut run = 0;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                // Past the closing quote: a backslash escapes the byte after
+                // it, so the search goes on beyond that byte.
+                i += 1;
+                while let Some(at) =
+                    memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or_default())
+                {
+                    let escape = bytes[i + at] == b'\\';
+                    i += at + if escape { 2 } else { 1 };
+                    if !escape {
+                        break;
+                    }
+                }
             }
-        } else if b == b'"' {
-            in_string = true;
-        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            out.get_or_insert_with(|| {
-                let mut out = Vec::with_capacity(bytes.len());
-                out.extend_from_slice(&bytes[..i]);
-                out
-            });
-            continue;
-        }
-        if let Some(out) = out.as_mut() {
-            out.push(b);
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                out.get_or_insert_with(|| Vec::with_capacity(bytes.len()))
+                    .extend_from_slice(&bytes[run..i]);
+                i += 1;
+                run = i;
+            }
+            _ => i += 1,
         }
     }
     // Only ASCII whitespace was left out, so the rest is still UTF-8.
-    out.map(|out| String::from_utf8(out).unwrap_or_else(|_| text.to_owned()))
+    out.map(|mut out| {
+        out.extend_from_slice(bytes.get(run..).unwrap_or_default());
+        String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+    })
 }
 
 impl PartialEq for RawJson {
@@ -339,6 +348,22 @@ mod tests {
             RawJson::parse(already).unwrap().into_compact_string(),
             already
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn compact_text_is_what_serde_json_writes(value in crate::wire::tests::any_json()) {
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            let compact = serde_json::to_string(&value).unwrap();
+            proptest::prop_assert_eq!(
+                RawJson::parse(pretty).unwrap().into_compact_string(),
+                compact.clone()
+            );
+            let raw = RawJson::parse(compact.clone()).unwrap();
+            proptest::prop_assert_eq!(raw.compact_text(), compact.as_str());
+        }
     }
 
     #[test]
