@@ -227,6 +227,19 @@ where
     committed(svc.ready().await?.call(req)).await
 }
 
+/// The error of an attempt the gateway refused after an upstream failed
+/// (every deployment cooling down): the client learns what the upstream
+/// said, and when to come back.
+fn refused(upstream_err: Option<ApiError>, err: ApiError) -> ApiError {
+    match upstream_err {
+        Some(mut prev) => {
+            prev.retry_after = prev.retry_after.max(err.retry_after);
+            prev
+        }
+        None => err,
+    }
+}
+
 /// Whether `svc` is ready at once. It is polled with a waker that wakes
 /// nothing: a service not ready yet is readied again, with the task's own
 /// waker, on a clone (`attempt`), so no wake-up is lost.
@@ -279,24 +292,17 @@ where
                 .map_or_else(|| "unknown".to_owned(), |r| r.name.clone());
             let mut n = 1;
             let mut upstream_err: Option<ApiError> = None;
-            loop {
+            // Every attempt but the last the policy allows takes a copy; the
+            // last takes the request itself.
+            while n < policy.attempts {
                 let err = match attempt_with(&mut inner, req.clone()).await {
                     Ok(resp) => return Ok(resp),
                     Err(e) => e,
                 };
                 if !err.upstream {
-                    // A later attempt the gateway refused (every deployment
-                    // cooling down): the client learns what the upstream said,
-                    // and when to come back.
-                    return Err(match upstream_err {
-                        Some(mut prev) => {
-                            prev.retry_after = prev.retry_after.max(err.retry_after);
-                            prev
-                        }
-                        None => err,
-                    });
+                    return Err(refused(upstream_err, err));
                 }
-                if !is_retryable(&err) || n >= policy.attempts {
+                if !is_retryable(&err) {
                     return Err(err);
                 }
                 upstream_err = Some(err.clone());
@@ -323,6 +329,11 @@ where
                     tokio::time::sleep(delay).await;
                 }
                 n += 1;
+            }
+            match attempt_with(&mut inner, req).await {
+                Ok(resp) => Ok(resp),
+                Err(err) if !err.upstream => Err(refused(upstream_err, err)),
+                Err(err) => Err(err),
             }
         })
     }

@@ -132,6 +132,41 @@ async fn the_same_deployment_is_retried_after_the_backoff() {
     );
 }
 
+/// Each attempt but the last gets a copy of the request; the last gets the
+/// request itself (seen by a marker in its extensions: a copy shares it).
+#[tokio::test(start_paused = true)]
+async fn only_the_last_attempt_takes_the_request_itself() {
+    // (attempts, answers, requests holding the marker at each call besides
+    // the test's).
+    for (attempts, script, expected) in [
+        (3, vec![e500(), e500(), e500()], vec![2, 2, 1]),
+        (3, vec![e500()], vec![2, 2]),
+        (1, vec![e500()], vec![1]),
+    ] {
+        let holders = Arc::new(StdMutex::new(Vec::new()));
+        let seen = holders.clone();
+        let mut script: Vec<_> = script.into_iter().rev().collect();
+        let inner = service_fn(move |req: LlmRequest| -> LlmFuture {
+            let marker = req.ctx.extensions.get::<Arc<()>>().unwrap();
+            seen.lock().unwrap().push(Arc::strong_count(marker) - 1);
+            let next = script.pop().unwrap_or(Ok(()));
+            Box::pin(async move {
+                next?;
+                Ok(LlmResponse::complete(ChatResponse::default()))
+            })
+        });
+        let svc = RetryLayer::new(policy().attempts(attempts)).layer(
+            BalanceLayer::new(RoundRobin).layer(tower::util::BoxCloneSyncService::new(inner)),
+        );
+        let marker = Arc::new(());
+        let mut req = request(&["a"]);
+        req.ctx.extensions.insert(marker.clone());
+        let _ = svc.oneshot(req).await;
+        assert_eq!(*holders.lock().unwrap(), expected, "{attempts} attempts");
+        assert_eq!(Arc::strong_count(&marker), 1);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_drained_deployment_is_no_failover_so_the_backoff_applies() {
     // b is in the route but drained (weight 0): the balancer sends the
