@@ -119,7 +119,8 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Reads, checks and decodes a request body into the canonical model.
+/// Reads, checks and decodes a request body into the canonical model; with
+/// the body's length (the size hint of the upstream body written from it).
 pub(super) async fn request<B>(
     format: Format,
     operation: Operation,
@@ -127,7 +128,7 @@ pub(super) async fn request<B>(
     declared: Option<u64>,
     body: B,
     limit: usize,
-) -> Result<ChatRequest, ApiError>
+) -> Result<(ChatRequest, usize), ApiError>
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -167,7 +168,7 @@ where
     if chat.model.is_empty() {
         return Err(invalid("model: a model name is required").with_param("model"));
     }
-    Ok(chat)
+    Ok((chat, bytes.len()))
 }
 
 async fn read<B>(body: B, limit: usize) -> Result<bytes::Bytes, ApiError>

@@ -305,7 +305,7 @@ where
         resp
     };
     let declared = decode::declared_length(&parts.headers);
-    let chat = match decode::request(
+    let (chat, body_len) = match decode::request(
         format,
         operation,
         &parts.headers,
@@ -315,14 +315,14 @@ where
     )
     .await
     {
-        Ok(chat) => chat,
+        Ok(read) => read,
         Err(err) => return fail(err, timing.overhead()),
     };
     let mut ctx = RequestContext::with_id(id.clone(), format, chat.model.clone());
     ctx.operation = operation;
     ctx.client_key = decode::credential(&parts.headers);
     ctx.forward_headers = decode::forward_headers(&parts.headers);
-    ctx.body_len_hint = declared.map_or(0, |n| n.min(cfg.max_body_bytes as u64) as usize);
+    ctx.body_len_hint = body_len;
     ctx.timing = timing.clone();
     if let Some(r) = &recorder {
         r.set_requested_model(&chat.model);

@@ -101,8 +101,9 @@ pub struct RequestContext {
     pub recorder: Option<Recorder>,
     /// Anything else, for user layers and hooks.
     pub extensions: http::Extensions,
-    /// The client body's declared length (0 when unknown): the upstream
-    /// body's buffer starts at it rather than doubling its way there.
+    /// The length of the client's body as read (0 for a request made in
+    /// process): the upstream body's buffer starts from it rather than
+    /// doubling its way there.
     pub(crate) body_len_hint: usize,
 }
 

@@ -232,6 +232,9 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
     }
     let body = crate::wire::to_json(&wire, ctx.body_len_hint)
         .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
+    // Neither the request nor its body is kept while the upstream answers:
+    // a value of an `async fn` lives in its future until its scope ends.
+    drop(wire);
     let uri = if count {
         &cfg.count_tokens_uri
     } else {
@@ -261,6 +264,7 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         })
     })
     .await?;
+    drop(body);
     let headers = passed_headers(resp.headers());
     let body = resp.into_body();
     let mut response = if stream {

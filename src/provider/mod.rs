@@ -167,3 +167,96 @@ pub(crate) fn json_post(
     }
     Ok(request)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::Format;
+    use crate::chat::{ChatRequest, Message, Role};
+    use crate::llm::{BoxLlmService, LlmBody, LlmRequest};
+
+    /// A body of one frame that comes when it is sent.
+    struct Later(Option<tokio::sync::oneshot::Receiver<Bytes>>);
+
+    impl http_body::Body for Later {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+            let Some(rx) = self.0.as_mut() else {
+                return std::task::Poll::Ready(None);
+            };
+            let data = std::task::ready!(std::pin::Pin::new(rx).poll(cx));
+            self.0 = None;
+            std::task::Poll::Ready(data.ok().map(|b| Ok(http_body::Frame::data(b))))
+        }
+    }
+
+    /// A provider sends its upstream body and lets go of it (and of the wire
+    /// request it was written from) while the upstream answers: an answer
+    /// can take minutes, and the body is as large as the client's.
+    #[tokio::test]
+    async fn the_upstream_body_is_let_go_while_the_upstream_answers() {
+        let openai = r#"{"id":"c","object":"chat.completion","created":0,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+        let anthropic = r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}"#;
+        for (format, answer) in [(Format::OpenAi, openai), (Format::Anthropic, anthropic)] {
+            let sent: Arc<Mutex<Option<Bytes>>> = Arc::default();
+            let (tx, answer_body) = tokio::sync::oneshot::channel::<Bytes>();
+            let answer_body = Arc::new(Mutex::new(Some(Later(Some(answer_body)))));
+            let seen = sent.clone();
+            let client = HttpClient::new(tower::service_fn(move |req: UpstreamRequest| {
+                let seen = seen.clone();
+                let body = answer_body.lock().unwrap().take().unwrap();
+                async move {
+                    let frame = req.into_body().frame().await.unwrap().unwrap();
+                    *seen.lock().unwrap() = Some(frame.into_data().unwrap());
+                    Ok::<_, Infallible>(http::Response::new(body))
+                }
+            }));
+            let provider = match format {
+                Format::OpenAi => BoxLlmService::new(
+                    OpenAiProvider::builder("p", "http://upstream.test/v1")
+                        .client(client)
+                        .build(),
+                ),
+                _ => BoxLlmService::new(
+                    AnthropicProvider::builder("p", "http://upstream.test/v1")
+                        .client(client)
+                        .build(),
+                ),
+            };
+            let chat = ChatRequest::new("m", vec![Message::text(Role::User, "x".repeat(4096))]);
+            let call = tokio::spawn(provider.oneshot(LlmRequest::new(chat, format)));
+            // The call is waiting for the answer's body: only the test holds
+            // what was sent.
+            let mut turns = 0;
+            loop {
+                tokio::task::yield_now().await;
+                turns += 1;
+                let sent = sent.lock().unwrap();
+                if sent.as_ref().is_some_and(Bytes::is_unique) || turns == 1000 {
+                    break;
+                }
+            }
+            let body = sent.lock().unwrap().take().expect("a request was sent");
+            assert!(body.len() > 4096, "{format:?}");
+            assert!(
+                body.is_unique(),
+                "{format:?}: the provider still holds its body"
+            );
+            tx.send(Bytes::from(answer)).unwrap();
+            let resp = call.await.unwrap().unwrap();
+            assert!(matches!(resp.body, LlmBody::Complete(_)), "{format:?}");
+        }
+    }
+}

@@ -269,6 +269,9 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
     let wire = openai::request_to_wire(*chat, &options)?;
     let body = crate::wire::to_json(&wire, ctx.body_len_hint)
         .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
+    // Neither the request nor its body is kept while the upstream answers:
+    // a value of an `async fn` lives in its future until its scope ends.
+    drop(wire);
 
     let body = Bytes::from(body);
     let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, |key| {
@@ -281,6 +284,7 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         })
     })
     .await?;
+    drop(body);
     let headers = passed_headers(resp.headers());
     let body = resp.into_body();
     let mut response = match decoder {

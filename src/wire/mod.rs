@@ -52,18 +52,18 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_j
 /// byte up. Strings are most of an LLM request: escaping was ~28 % of a
 /// 31 KB request's instructions through the default stack by callgrind, and
 /// sonic-rs takes ~15 % off the whole. The buffer starts at `capacity` (a
-/// hint: the size of what is encoded, as the client sent it) and half as
-/// much again: sonic-rs reserves six bytes a string byte before it writes a
-/// string, so a buffer the exact size of the output would be grown (and
-/// everything written so far copied) at the first long string near its
+/// hint: the size of what is encoded, as the client sent it); for sonic-rs
+/// at half as much again: it reserves six bytes a string byte before it
+/// writes a string, so a buffer the exact size of the output would be grown
+/// (and everything written so far copied) at the first long string near its
 /// end. A buffer left more than half empty is shrunk.
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
     value: &T,
     capacity: usize,
 ) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(capacity.saturating_add(capacity / 2).max(128));
     #[cfg(feature = "simd-json")]
     if sonic_agrees() {
+        let mut out = Vec::with_capacity(capacity.saturating_add(capacity / 2).max(128));
         raw::writing(raw::Writer::Sonic, || sonic_rs::to_writer(&mut out, value))
             .map_err(json_error)?;
         if out.capacity() > 2 * out.len() + 4096 {
@@ -71,6 +71,7 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
         }
         return Ok(out);
     }
+    let mut out = Vec::with_capacity(capacity.max(128));
     raw::writing(raw::Writer::SerdeJson, || {
         serde_json::to_writer(&mut out, value)
     })?;
@@ -839,7 +840,7 @@ mod tests {
             any::<u64>().prop_map(Value::from),
             any::<f64>().prop_map(Value::from),
             any::<String>().prop_map(Value::from),
-            "[\u{0}-\u{1f}\"\\\\/\u{7f}\u{2028}a]{0,12}".prop_map(Value::from),
+            "[\u{0}-\u{1f} \"\\\\/\u{7f}\u{2028}a]{0,12}".prop_map(Value::from),
         ];
         leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
