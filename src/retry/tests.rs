@@ -167,6 +167,31 @@ async fn only_the_last_attempt_takes_the_request_itself() {
     }
 }
 
+/// An attempt the gateway refuses after an upstream failure (every
+/// deployment cooling down) answers with the upstream's error and the later
+/// of the two `retry-after`s, whether it was the last attempt allowed or not.
+#[tokio::test(start_paused = true)]
+async fn a_refused_attempt_answers_with_the_upstream_error() {
+    for attempts in [2, 3] {
+        let log = Arc::new(StdMutex::new(Vec::new()));
+        let refused = ApiError::api("every deployment is cooling down")
+            .with_retry_after(Duration::from_secs(5));
+        assert!(!refused.upstream);
+        let svc = stack(
+            policy().attempts(attempts),
+            scripted(vec![e500(), Err(refused)], log.clone()),
+        );
+        let err = svc.oneshot(request(&["a"])).await.unwrap_err();
+        assert!(err.upstream, "{attempts} attempts: {err:?}");
+        assert!(
+            !err.message.contains("cooling"),
+            "{attempts} attempts: {err:?}"
+        );
+        assert_eq!(err.retry_after, Some(Duration::from_secs(5)));
+        assert_eq!(log.lock().unwrap().len(), 2, "{attempts} attempts");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_drained_deployment_is_no_failover_so_the_backoff_applies() {
     // b is in the route but drained (weight 0): the balancer sends the
