@@ -7,7 +7,8 @@
 //! front of it passes the options through untouched: `"stream": true`
 //! streams; the text `mock:chunks=N` (in the user id or the message) sets the
 //! number of content events (default 100), `mock:interval_ms=N` the pause
-//! between them (default none). Every content event carries the word `tok`.
+//! between them (default none), and `mock:delay_ms=N` how long a complete
+//! answer waits (default none). Every content event carries the word `tok`.
 //! Responses are prebuilt bytes; the request body is scanned, not parsed.
 
 use std::convert::Infallible;
@@ -123,6 +124,9 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     if !is_stream(&body) {
+        if let Some(ms) = number_after(&body, "mock:delay_ms=") {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
         let json = match shape {
             Shape::OpenAi => OPENAI_COMPLETE,
             Shape::Anthropic => ANTHROPIC_COMPLETE,
