@@ -46,8 +46,10 @@ pub struct SseEvent {
     pub id: Option<String>,
 }
 
-/// The largest buffer a decoder keeps for reuse ([`SseDecoder::recycle`]).
-const SPARE_MAX: usize = 16 * 1024;
+/// The largest scratch buffer a stream's decoders keep for reuse (the SSE
+/// decoder's data buffer, [`SseDecoder::recycle`]; the OpenAI chunk
+/// decoder's cut chunk): one event's worth, not an outlier's.
+pub(crate) const SPARE_MAX: usize = 16 * 1024;
 
 /// What can go wrong while decoding an event stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

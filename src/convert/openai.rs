@@ -1656,7 +1656,7 @@ impl ChunkDecoder {
                 _ => serde_json::from_str::<LaterChunk>(data),
             };
             // Kept for the next chunk, unless one was unusually large.
-            if rest.capacity() <= 16 * 1024 {
+            if rest.capacity() <= sse::SPARE_MAX {
                 self.rest = rest;
             }
             parsed.map(|chunk| self.push_later(chunk, out))

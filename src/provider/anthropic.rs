@@ -1,12 +1,11 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tower::Service;
 
 use super::client::{HttpClient, StreamDecoder, UpstreamEvents, passed_headers, read_body};
-use super::{Credentials, endpoint, json_post, secret_header, send_with_keys};
+use super::{Credentials, endpoint, json_body, json_post, secret_header, send_with_keys};
 use crate::Format;
 use crate::auth::KeyPool;
 use crate::convert::anthropic;
@@ -230,11 +229,7 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         wire.top_k = None;
         wire.metadata = None;
     }
-    let body = crate::wire::to_json(&wire, ctx.body_len_hint)
-        .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
-    // Neither the request nor its body is kept while the upstream answers:
-    // a value of an `async fn` lives in its future until its scope ends.
-    drop(wire);
+    let body = json_body(wire, ctx.body_len_hint)?;
     let uri = if count {
         &cfg.count_tokens_uri
     } else {
@@ -248,9 +243,8 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         (Format::Anthropic, Some(v)) => v.clone(),
         _ => HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION),
     };
-    let body = Bytes::from(body);
-    let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, |key| {
-        json_post(uri, stream, &body, &cfg.headers, |headers| {
+    let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, body, |key, body| {
+        json_post(uri, stream, body, &cfg.headers, |headers| {
             headers.insert(names::ANTHROPIC_VERSION, version.clone());
             if ctx.inbound == Format::Anthropic {
                 for beta in ctx.forward_headers.get_all(names::ANTHROPIC_BETA) {
@@ -264,7 +258,6 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         })
     })
     .await?;
-    drop(body);
     let headers = passed_headers(resp.headers());
     let body = resp.into_body();
     let mut response = if stream {

@@ -83,20 +83,34 @@ impl Credentials {
     }
 }
 
-/// Sends the request `build` makes for a key, with key failover: when the
-/// upstream rejects or rate-limits one of the provider's own keys (401, 403,
-/// 429) and another key of the pool is free, the request goes again at once
-/// with that key. A deployment-level failure is one that every free key saw.
+/// The JSON body of an upstream request, written from its wire form. It
+/// takes the wire request, which is gone once written.
+pub(crate) fn json_body<T: serde::Serialize>(
+    wire: T,
+    hint: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    crate::wire::to_json(&wire, hint)
+        .map(bytes::Bytes::from)
+        .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))
+}
+
+/// Sends the request `build` makes of `body` for a key, with key failover:
+/// when the upstream rejects or rate-limits one of the provider's own keys
+/// (401, 403, 429) and another key of the pool is free, the request goes
+/// again at once with that key. A deployment-level failure is one that
+/// every free key saw. The body is let go once the upstream has answered
+/// (with its headers): nothing holds it while the upstream generates.
 pub(crate) async fn send_with_keys(
     credentials: &Credentials,
     client: &HttpClient,
     ctx: &RequestContext,
-    build: impl Fn(Option<&Secret>) -> Result<UpstreamRequest, ApiError>,
+    body: bytes::Bytes,
+    build: impl Fn(Option<&Secret>, &bytes::Bytes) -> Result<UpstreamRequest, ApiError>,
 ) -> Result<http::Response<UpstreamBody>, ApiError> {
     let mut sent_with = 0;
     loop {
         let key = credentials.select(ctx)?;
-        let request = build(key.as_ref().map(|(_, k)| k))?;
+        let request = build(key.as_ref().map(|(_, k)| k), &body)?;
         let start = std::time::Instant::now();
         let sent = client.send(request).await;
         ctx.timing
@@ -182,26 +196,6 @@ mod tests {
     use crate::chat::{ChatRequest, Message, Role};
     use crate::llm::{BoxLlmService, LlmBody, LlmRequest};
 
-    /// A body of one frame that comes when it is sent.
-    struct Later(Option<tokio::sync::oneshot::Receiver<Bytes>>);
-
-    impl http_body::Body for Later {
-        type Data = Bytes;
-        type Error = Infallible;
-
-        fn poll_frame(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-            let Some(rx) = self.0.as_mut() else {
-                return std::task::Poll::Ready(None);
-            };
-            let data = std::task::ready!(std::pin::Pin::new(rx).poll(cx));
-            self.0 = None;
-            std::task::Poll::Ready(data.ok().map(|b| Ok(http_body::Frame::data(b))))
-        }
-    }
-
     /// A provider sends its upstream body and lets go of it (and of the wire
     /// request it was written from) while the upstream answers: an answer
     /// can take minutes, and the body is as large as the client's.
@@ -209,10 +203,14 @@ mod tests {
     async fn the_upstream_body_is_let_go_while_the_upstream_answers() {
         let openai = r#"{"id":"c","object":"chat.completion","created":0,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
         let anthropic = r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}"#;
-        for (format, answer) in [(Format::OpenAi, openai), (Format::Anthropic, anthropic)] {
+        for (format, json) in [(Format::OpenAi, openai), (Format::Anthropic, anthropic)] {
             let sent: Arc<Mutex<Option<Bytes>>> = Arc::default();
-            let (tx, answer_body) = tokio::sync::oneshot::channel::<Bytes>();
-            let answer_body = Arc::new(Mutex::new(Some(Later(Some(answer_body)))));
+            // The answer's body: one frame, when the test sends it.
+            let (tx, answer) = tokio::sync::oneshot::channel::<Bytes>();
+            let answer_body = http_body_util::StreamBody::new(futures_util::stream::once(async {
+                Ok::<_, Infallible>(http_body::Frame::data(answer.await.unwrap_or_default()))
+            }));
+            let answer_body = Arc::new(Mutex::new(Some(answer_body)));
             let seen = sent.clone();
             let client = HttpClient::new(tower::service_fn(move |req: UpstreamRequest| {
                 let seen = seen.clone();
@@ -254,7 +252,7 @@ mod tests {
                 body.is_unique(),
                 "{format:?}: the provider still holds its body"
             );
-            tx.send(Bytes::from(answer)).unwrap();
+            tx.send(Bytes::from(json)).unwrap();
             let resp = call.await.unwrap().unwrap();
             assert!(matches!(resp.body, LlmBody::Complete(_)), "{format:?}");
         }

@@ -1,13 +1,12 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tower::Service;
 
 use super::client::{HttpClient, StreamDecoder, UpstreamEvents, passed_headers, read_body};
-use super::{Credentials, endpoint, json_post, secret_header, send_with_keys};
+use super::{Credentials, endpoint, json_body, json_post, secret_header, send_with_keys};
 use crate::Format;
 use crate::auth::KeyPool;
 use crate::chat::MaxTokensField;
@@ -266,16 +265,9 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
     } else {
         ToolNames::for_request(&chat)
     };
-    let wire = openai::request_to_wire(*chat, &options)?;
-    let body = crate::wire::to_json(&wire, ctx.body_len_hint)
-        .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))?;
-    // Neither the request nor its body is kept while the upstream answers:
-    // a value of an `async fn` lives in its future until its scope ends.
-    drop(wire);
-
-    let body = Bytes::from(body);
-    let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, |key| {
-        json_post(&cfg.chat_uri, stream, &body, &cfg.headers, |headers| {
+    let body = json_body(openai::request_to_wire(*chat, &options)?, ctx.body_len_hint)?;
+    let resp = send_with_keys(&cfg.credentials, &cfg.client, &ctx, body, |key, body| {
+        json_post(&cfg.chat_uri, stream, body, &cfg.headers, |headers| {
             if let Some(key) = key {
                 let value = secret_header(&format!("Bearer {}", key.expose()))?;
                 headers.insert(AUTHORIZATION, value);
@@ -284,7 +276,6 @@ async fn call(cfg: Arc<Config>, req: LlmRequest) -> Result<LlmResponse, ApiError
         })
     })
     .await?;
-    drop(body);
     let headers = passed_headers(resp.headers());
     let body = resp.into_body();
     let mut response = match decoder {
