@@ -155,9 +155,7 @@ async fn only_the_last_attempt_takes_the_request_itself() {
                 Ok(LlmResponse::complete(ChatResponse::default()))
             })
         });
-        let svc = RetryLayer::new(policy().attempts(attempts)).layer(
-            BalanceLayer::new(RoundRobin).layer(tower::util::BoxCloneSyncService::new(inner)),
-        );
+        let svc = stack(policy().attempts(attempts), inner);
         let marker = Arc::new(());
         let mut req = request(&["a"]);
         req.ctx.extensions.insert(marker.clone());
