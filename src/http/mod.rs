@@ -402,7 +402,7 @@ fn request_id_header(format: Format) -> HeaderName {
 }
 
 fn json_response<T: Serialize>(status: u16, value: &T) -> Response<ResponseBody> {
-    let (status, bytes) = match crate::wire::to_json(value, 0) {
+    let (status, bytes) = match crate::wire::to_json(value, crate::wire::MIN_BODY_HINT) {
         Ok(b) => (status, b),
         // Serialising our own types cannot fail; answer something valid anyway.
         Err(_) => (

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use tower::{Service, ServiceExt};
 
 use crate::error::ApiError;
-use crate::llm::{BoxLlmService, LlmFuture, LlmRequest, LlmResponse};
+use crate::llm::{LlmFuture, LlmRequest, LlmResponse};
 use crate::sync::FastMap;
 
 /// Routes each request to the provider its target names (the deployment a
@@ -24,7 +24,32 @@ use crate::sync::FastMap;
 /// ```
 #[derive(Clone, Default)]
 pub struct Providers {
-    map: Arc<FastMap<String, BoxLlmService>>,
+    map: Arc<FastMap<String, Arc<dyn Provide>>>,
+}
+
+/// A provider as the router holds it: each call readies and calls a clone
+/// of its own, in one boxed future. (A `BoxCloneSyncService` took four
+/// allocations a call: the clone's box, `oneshot`'s future boxed, that
+/// future boxed again inside, and the provider's own.)
+trait Provide: Send + Sync {
+    fn call(&self, req: LlmRequest) -> LlmFuture;
+}
+
+struct Held<S>(S);
+
+impl<S> Provide for Held<S>
+where
+    S: Service<LlmRequest, Response = LlmResponse, Error = ApiError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    fn call(&self, req: LlmRequest) -> LlmFuture {
+        let mut provider = self.0.clone();
+        Box::pin(async move { provider.ready().await?.call(req).await })
+    }
 }
 
 impl fmt::Debug for Providers {
@@ -51,7 +76,7 @@ impl Providers {
             + 'static,
         S::Future: Send + 'static,
     {
-        Arc::make_mut(&mut self.map).insert(name.into(), BoxLlmService::new(provider));
+        Arc::make_mut(&mut self.map).insert(name.into(), Arc::new(Held(provider)));
         self
     }
 
@@ -91,7 +116,7 @@ impl Service<LlmRequest> for Providers {
                 "the request has no route: put a ResolveLayer in front of the providers",
             ))));
         };
-        let Some(provider) = self.map.get(&target.provider).cloned() else {
+        let Some(provider) = self.map.get(&target.provider) else {
             return Box::pin(std::future::ready(Err(ApiError::api(format!(
                 "the route names provider `{}`, which is not configured",
                 target.provider
@@ -105,6 +130,134 @@ impl Service<LlmRequest> for Providers {
         }
         // Reuses the model name's allocation when it fits.
         req.chat.model.clone_from(&target.model);
-        Box::pin(provider.oneshot(req))
+        provider.call(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tower::service_fn;
+
+    use super::*;
+    use crate::Format;
+    use crate::chat::{ChatRequest, ChatResponse, Message, Role};
+    use crate::llm::{Route, Target};
+
+    fn request(targets: &[Target]) -> LlmRequest {
+        let mut req = LlmRequest::new(
+            ChatRequest::new("alias", vec![Message::text(Role::User, "x")]),
+            Format::OpenAi,
+        );
+        req.ctx.route = Some(Route {
+            name: "alias".into(),
+            targets: targets.to_vec(),
+        });
+        req
+    }
+
+    /// A provider that answers with the model it was sent, tagged with
+    /// its name.
+    fn provider(
+        name: &'static str,
+    ) -> impl Service<LlmRequest, Response = LlmResponse, Error = ApiError, Future = LlmFuture>
+    + Clone
+    + Send
+    + Sync {
+        service_fn(move |req: LlmRequest| -> LlmFuture {
+            let model = format!("{name}:{}", req.chat.model);
+            Box::pin(async move {
+                Ok(LlmResponse::complete(ChatResponse {
+                    model,
+                    ..ChatResponse::default()
+                }))
+            })
+        })
+    }
+
+    fn model(resp: LlmResponse) -> String {
+        match resp.body {
+            crate::llm::LlmBody::Complete(r) => r.model,
+            _ => panic!("not a complete answer"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_goes_to_its_targets_provider_with_the_upstream_model() {
+        let providers = Providers::new()
+            .with("a", provider("a"))
+            .with("b", provider("b"));
+        let targets = [Target::new("b", "big-1"), Target::new("a", "small-1")];
+        // Without a balancer: the route's first target, recorded as tried.
+        let req = request(&targets);
+        let attempts = req.ctx.attempts.clone();
+        let resp = providers.clone().oneshot(req).await.unwrap();
+        assert_eq!(model(resp), "b:big-1");
+        assert_eq!(attempts.list(), [Target::new("b", "big-1")]);
+        // With a target set (a balancer's pick): that one.
+        let mut req = request(&targets);
+        req.ctx.target = Some(Target::new("a", "small-1"));
+        let resp = providers.oneshot(req).await.unwrap();
+        assert_eq!(model(resp), "a:small-1");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_provider_or_no_route_is_a_gateway_error() {
+        let providers = Providers::new().with("a", provider("a"));
+        let err = providers
+            .clone()
+            .oneshot(request(&[Target::new("nope", "m")]))
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("`nope`"), "{}", err.message);
+        let mut req = request(&[]);
+        req.ctx.route = None;
+        let err = providers.oneshot(req).await.unwrap_err();
+        assert!(err.message.contains("no route"), "{}", err.message);
+    }
+
+    /// A provider that is not ready when first asked (it wakes the task
+    /// and is ready the next time), and refuses a call it was not readied
+    /// for, as tower's contract allows.
+    #[derive(Clone, Default)]
+    struct Reluctant {
+        asked: bool,
+        readied: bool,
+    }
+
+    impl Service<LlmRequest> for Reluctant {
+        type Response = LlmResponse;
+        type Error = ApiError;
+        type Future = LlmFuture;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ApiError>> {
+            if !std::mem::replace(&mut self.asked, true) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.readied = true;
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _req: LlmRequest) -> LlmFuture {
+            let readied = std::mem::take(&mut self.readied);
+            Box::pin(async move {
+                if !readied {
+                    return Err(ApiError::api("called without poll_ready"));
+                }
+                Ok(LlmResponse::complete(ChatResponse::default()))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_is_readied_before_each_call() {
+        let providers = Providers::new().with("a", Reluctant::default());
+        for _ in 0..2 {
+            let resp = providers
+                .clone()
+                .oneshot(request(&[Target::new("a", "m")]))
+                .await;
+            assert!(resp.is_ok(), "{:?}", resp.err());
+        }
     }
 }
