@@ -11,7 +11,6 @@ use http::{HeaderMap, Response};
 use http_body::Body;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
 use crate::chat::ChatEvent;
@@ -36,7 +35,38 @@ pub type UpstreamRequest = http::Request<Full<Bytes>>;
 /// client with rustls.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: BoxCloneSyncService<UpstreamRequest, Response<UpstreamBody>, BoxError>,
+    inner: Arc<dyn Exchange>,
+}
+
+/// An upstream exchange in flight.
+type Sending = Pin<Box<dyn Future<Output = Result<Response<UpstreamBody>, BoxError>> + Send>>;
+
+/// A client as [`HttpClient`] holds it: each request readies and calls a
+/// clone of its own, in one boxed future (a `BoxCloneSyncService` took one
+/// allocation more a request: the clone's box).
+trait Exchange: Send + Sync {
+    fn send(&self, req: UpstreamRequest) -> Sending;
+}
+
+struct Held<S, B>(S, std::marker::PhantomData<fn() -> B>);
+
+impl<S, B> Exchange for Held<S, B>
+where
+    S: Service<UpstreamRequest, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn send(&self, req: UpstreamRequest) -> Sending {
+        let mut client = self.0.clone();
+        Box::pin(async move {
+            let resp = client.ready().await.map_err(Into::into)?.call(req).await;
+            Ok(resp
+                .map_err(Into::into)?
+                .map(|b| b.map_err(Into::into).boxed()))
+        })
+    }
 }
 
 impl fmt::Debug for HttpClient {
@@ -152,11 +182,8 @@ impl HttpClient {
         B: Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: Into<BoxError>,
     {
-        let svc = service
-            .map_response(|resp: Response<B>| resp.map(|b| b.map_err(Into::into).boxed()))
-            .map_err(Into::into);
         Self {
-            inner: BoxCloneSyncService::new(svc),
+            inner: Arc::new(Held(service, std::marker::PhantomData)),
         }
     }
 
@@ -199,14 +226,8 @@ impl HttpClient {
     }
 
     /// Sends a request.
-    pub(crate) fn send(
-        &self,
-        req: UpstreamRequest,
-    ) -> tower::util::Oneshot<
-        BoxCloneSyncService<UpstreamRequest, Response<UpstreamBody>, BoxError>,
-        UpstreamRequest,
-    > {
-        self.inner.clone().oneshot(req)
+    pub(crate) fn send(&self, req: UpstreamRequest) -> Sending {
+        self.inner.send(req)
     }
 }
 
@@ -643,6 +664,47 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// A client that is not ready when first asked (it wakes the task and
+    /// is ready the next time), and fails a call it was not readied for.
+    #[derive(Clone, Default)]
+    struct Reluctant {
+        asked: bool,
+        readied: bool,
+    }
+
+    impl Service<UpstreamRequest> for Reluctant {
+        type Response = Response<Full<Bytes>>;
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<Response<Full<Bytes>>, BoxError>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            if !std::mem::replace(&mut self.asked, true) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.readied = true;
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _req: UpstreamRequest) -> Self::Future {
+            std::future::ready(if std::mem::take(&mut self.readied) {
+                Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
+            } else {
+                Err("called without poll_ready".into())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_client_is_readied_before_each_request() {
+        let client = HttpClient::new(Reluctant::default());
+        for _ in 0..2 {
+            let resp = client.send(UpstreamRequest::default()).await;
+            let body = resp.unwrap().into_body().collect().await.unwrap();
+            assert_eq!(body.to_bytes(), "ok");
+        }
+    }
 
     fn answered(clock: Option<WireClock>, version: http::Version) -> Response<()> {
         let mut resp = Response::new(());
