@@ -1,4 +1,3 @@
-use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -444,8 +443,12 @@ pub(crate) struct UpstreamEvents {
     sse: SseDecoder,
     decoder: StreamDecoder,
     frames: Vec<SseEvent>,
+    /// Events decoded, in order, waiting for `pending` to empty.
     events: Vec<ChatEvent>,
-    pending: VecDeque<ChatEvent>,
+    /// Events to hand out, last first (`pop` takes the next). The decoders
+    /// write into `events`, which becomes `pending` by a swap when
+    /// `pending` is empty: no event is moved from one queue to another.
+    pending: Vec<ChatEvent>,
     timing: Arc<Timing>,
     waiting_since: Option<Instant>,
 }
@@ -458,7 +461,7 @@ impl UpstreamEvents {
             decoder,
             frames: Vec::new(),
             events: Vec::new(),
-            pending: VecDeque::new(),
+            pending: Vec::new(),
             timing,
             waiting_since: None,
         }
@@ -469,19 +472,26 @@ impl UpstreamEvents {
             self.decoder.push(&frame.data, &mut self.events);
             self.sse.recycle(frame.data);
         }
-        self.pending.extend(self.events.drain(..));
+    }
+
+    /// The next event decoded, if any.
+    fn next_event(&mut self) -> Option<ChatEvent> {
+        if self.pending.is_empty() && !self.events.is_empty() {
+            std::mem::swap(&mut self.pending, &mut self.events);
+            self.pending.reverse();
+        }
+        self.pending.pop()
     }
 
     fn end(&mut self, err: Option<ApiError>) {
         self.body = None;
         match err {
-            Some(e) if !self.decoder.is_done() => self.pending.push_back(ChatEvent::error(e)),
+            Some(e) if !self.decoder.is_done() => self.events.push(ChatEvent::error(e)),
             _ => {
                 if self.sse.finish(&mut self.frames).is_ok() {
                     self.decode_frames();
                 }
                 self.decoder.finish(&mut self.events);
-                self.pending.extend(self.events.drain(..));
             }
         }
     }
@@ -493,7 +503,7 @@ impl Stream for UpstreamEvents {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ChatEvent>> {
         let this = &mut *self;
         loop {
-            if let Some(ev) = this.pending.pop_front() {
+            if let Some(ev) = this.next_event() {
                 return Poll::Ready(Some(ev));
             }
             let Some(body) = this.body.as_mut() else {
@@ -693,6 +703,49 @@ mod tests {
             } else {
                 Err("called without poll_ready".into())
             })
+        }
+    }
+
+    #[tokio::test]
+    async fn upstream_events_come_out_in_order_across_reads_and_before_a_failure() {
+        use futures_util::StreamExt as _;
+
+        use crate::chat::BlockDelta;
+
+        let chunk = |text: &str| {
+            format!(
+                "data: {{\"id\":\"c\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"
+            )
+        };
+        // Three events in one read, one in the next, then the connection fails.
+        let frames: Vec<Result<http_body::Frame<Bytes>, BoxError>> = vec![
+            Ok(http_body::Frame::data(Bytes::from(
+                chunk("a") + &chunk("b") + &chunk("c"),
+            ))),
+            Ok(http_body::Frame::data(Bytes::from(chunk("d")))),
+            Err("connection reset".into()),
+        ];
+        let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+        let events = UpstreamEvents::new(
+            BodyExt::boxed(body),
+            StreamDecoder::OpenAi(openai::ChunkDecoder::new(Default::default())),
+            Arc::new(Timing::new()),
+        );
+        let events: Vec<ChatEvent> = events.collect().await;
+        let texts: String = events
+            .iter()
+            .filter_map(|e| match e {
+                ChatEvent::BlockDelta {
+                    delta: BlockDelta::Text(t),
+                    ..
+                } => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, "abcd");
+        match events.last() {
+            Some(ChatEvent::Error(e)) => assert!(e.message.contains("connection reset"), "{e:?}"),
+            other => panic!("the stream should end with the failure: {other:?}"),
         }
     }
 
