@@ -89,7 +89,7 @@ pub(crate) fn json_body<T: serde::Serialize>(
     wire: T,
     hint: usize,
 ) -> Result<bytes::Bytes, ApiError> {
-    crate::wire::to_json(&wire, hint.max(crate::wire::MIN_BODY_HINT))
+    crate::wire::to_json(&wire, hint)
         .map(bytes::Bytes::from)
         .map_err(|e| ApiError::api(format!("cannot encode the upstream request: {e}")))
 }

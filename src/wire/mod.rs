@@ -43,13 +43,6 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_j
     }
 }
 
-/// The least size hint for a body that lives only while it is sent (an
-/// upstream request, a complete answer): small ones (a few hundred bytes)
-/// were grown three times from their first size, since sonic-rs reserves
-/// six bytes a string byte plus 35 before each string. With 1 KiB any
-/// string up to ~200 characters fits a small body's buffer as it starts.
-pub(crate) const MIN_BODY_HINT: usize = 1024;
-
 /// Serialises a value as JSON into a new buffer. With the `simd-json`
 /// feature (a default) sonic-rs writes it: the bytes serde_json writes (a
 /// test holds the two to it, and a check at first use falls back to
