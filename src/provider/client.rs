@@ -446,8 +446,9 @@ pub(crate) struct UpstreamEvents {
     /// Events decoded, in order, waiting for `pending` to empty.
     events: Vec<ChatEvent>,
     /// Events to hand out, last first (`pop` takes the next). The decoders
-    /// write into `events`, which becomes `pending` by a swap when
-    /// `pending` is empty: no event is moved from one queue to another.
+    /// write into `events`, which becomes `pending` by a swap (and a
+    /// reverse in place) when `pending` is empty, instead of each event
+    /// being moved into a second buffer.
     pending: Vec<ChatEvent>,
     timing: Arc<Timing>,
     waiting_since: Option<Instant>,
@@ -681,6 +682,8 @@ mod tests {
     struct Reluctant {
         asked: bool,
         readied: bool,
+        /// Fails readiness (after the first `Pending`) instead.
+        broken: bool,
     }
 
     impl Service<UpstreamRequest> for Reluctant {
@@ -693,12 +696,17 @@ mod tests {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+            if self.broken {
+                return Poll::Ready(Err("the client is broken".into()));
+            }
             self.readied = true;
             Poll::Ready(Ok(()))
         }
 
         fn call(&mut self, _req: UpstreamRequest) -> Self::Future {
-            std::future::ready(if std::mem::take(&mut self.readied) {
+            std::future::ready(if std::mem::take(&mut self.readied) || self.broken {
+                // A broken client answers a call made anyway: only a
+                // readiness error that is passed on keeps this out.
                 Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
             } else {
                 Err("called without poll_ready".into())
@@ -706,47 +714,65 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn upstream_events_come_out_in_order_across_reads_and_before_a_failure() {
+    /// An OpenAI stream chunk with `text` as its content, as an SSE event.
+    fn text_chunk(text: &str) -> String {
+        format!(
+            "data: {{\"id\":\"c\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"
+        )
+    }
+
+    /// The events an OpenAI upstream body of these reads makes.
+    async fn upstream_events(reads: Vec<Result<Bytes, BoxError>>) -> Vec<ChatEvent> {
         use futures_util::StreamExt as _;
 
-        use crate::chat::BlockDelta;
-
-        let chunk = |text: &str| {
-            format!(
-                "data: {{\"id\":\"c\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"
-            )
-        };
-        // Three events in one read, one in the next, then the connection fails.
-        let frames: Vec<Result<http_body::Frame<Bytes>, BoxError>> = vec![
-            Ok(http_body::Frame::data(Bytes::from(
-                chunk("a") + &chunk("b") + &chunk("c"),
-            ))),
-            Ok(http_body::Frame::data(Bytes::from(chunk("d")))),
-            Err("connection reset".into()),
-        ];
+        let frames = reads.into_iter().map(|r| r.map(http_body::Frame::data));
         let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
-        let events = UpstreamEvents::new(
+        UpstreamEvents::new(
             BodyExt::boxed(body),
             StreamDecoder::OpenAi(openai::ChunkDecoder::new(Default::default())),
             Arc::new(Timing::new()),
-        );
-        let events: Vec<ChatEvent> = events.collect().await;
-        let texts: String = events
+        )
+        .collect()
+        .await
+    }
+
+    /// The text deltas among `events`, and the message of the error that
+    /// ends them (if one does).
+    fn texts_and_error(events: &[ChatEvent]) -> (Vec<&str>, Option<&str>) {
+        let texts = events
             .iter()
             .filter_map(|e| match e {
                 ChatEvent::BlockDelta {
-                    delta: BlockDelta::Text(t),
+                    delta: crate::chat::BlockDelta::Text(t),
                     ..
                 } => Some(t.as_str()),
                 _ => None,
             })
             .collect();
-        assert_eq!(texts, "abcd");
-        match events.last() {
-            Some(ChatEvent::Error(e)) => assert!(e.message.contains("connection reset"), "{e:?}"),
-            other => panic!("the stream should end with the failure: {other:?}"),
-        }
+        let error = match events.last() {
+            Some(ChatEvent::Error(e)) => Some(e.message.as_str()),
+            _ => None,
+        };
+        (texts, error)
+    }
+
+    #[tokio::test]
+    async fn upstream_events_come_out_in_order_across_reads_and_before_a_failure() {
+        // Three events in one read, one in the next, then the connection fails.
+        let events = upstream_events(vec![
+            Ok(Bytes::from(
+                text_chunk("a") + &text_chunk("b") + &text_chunk("c"),
+            )),
+            Ok(Bytes::from(text_chunk("d"))),
+            Err("connection reset".into()),
+        ])
+        .await;
+        let (texts, error) = texts_and_error(&events);
+        assert_eq!(texts, ["a", "b", "c", "d"]);
+        assert!(
+            error.is_some_and(|m| m.contains("connection reset")),
+            "{events:?}"
+        );
     }
 
     #[tokio::test]
@@ -757,6 +783,23 @@ mod tests {
             let body = resp.unwrap().into_body().collect().await.unwrap();
             assert_eq!(body.to_bytes(), "ok");
         }
+        let broken = HttpClient::new(Reluctant {
+            broken: true,
+            ..Reluctant::default()
+        });
+        let err = broken.send(UpstreamRequest::default()).await.unwrap_err();
+        assert_eq!(err.to_string(), "the client is broken");
+    }
+
+    #[tokio::test]
+    async fn a_framing_error_comes_after_the_events_read_before_it() {
+        // Two events and a line that is not UTF-8, in one read.
+        let mut read = (text_chunk("a") + &text_chunk("b")).into_bytes();
+        read.extend_from_slice(b"data: \xff\n\n");
+        let events = upstream_events(vec![Ok(Bytes::from(read))]).await;
+        let (texts, error) = texts_and_error(&events);
+        assert_eq!(texts, ["a", "b"]);
+        assert!(error.is_some_and(|m| m.contains("malformed")), "{events:?}");
     }
 
     fn answered(clock: Option<WireClock>, version: http::Version) -> Response<()> {

@@ -222,6 +222,8 @@ mod tests {
     struct Reluctant {
         asked: bool,
         readied: bool,
+        /// Fails readiness (after the first `Pending`) instead.
+        broken: bool,
     }
 
     impl Service<LlmRequest> for Reluctant {
@@ -234,12 +236,17 @@ mod tests {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+            if self.broken {
+                return Poll::Ready(Err(ApiError::api("the provider is broken")));
+            }
             self.readied = true;
             Poll::Ready(Ok(()))
         }
 
         fn call(&mut self, _req: LlmRequest) -> LlmFuture {
-            let readied = std::mem::take(&mut self.readied);
+            // A broken provider answers a call made anyway: only a
+            // readiness error that is passed on keeps this out.
+            let readied = std::mem::take(&mut self.readied) || self.broken;
             Box::pin(async move {
                 if !readied {
                     return Err(ApiError::api("called without poll_ready"));
@@ -259,5 +266,15 @@ mod tests {
                 .await;
             assert!(resp.is_ok(), "{:?}", resp.err());
         }
+        let broken = Reluctant {
+            broken: true,
+            ..Reluctant::default()
+        };
+        let err = Providers::new()
+            .with("a", broken)
+            .oneshot(request(&[Target::new("a", "m")]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.message, "the provider is broken");
     }
 }
