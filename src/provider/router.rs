@@ -29,8 +29,9 @@ pub struct Providers {
 
 /// A provider as the router holds it: each call readies and calls a clone
 /// of its own, in one boxed future. (A `BoxCloneSyncService` took four
-/// allocations a call: the clone's box, `oneshot`'s future boxed, that
-/// future boxed again inside, and the provider's own.)
+/// allocations a call: the clone's box, the router's box around `oneshot`,
+/// the boxed service's box around the provider's future, and the
+/// provider's own.)
 trait Provide: Send + Sync {
     fn call(&self, req: LlmRequest) -> LlmFuture;
 }
