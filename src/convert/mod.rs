@@ -135,7 +135,7 @@ impl ToolNames {
 pub fn parse_arguments(text: &str) -> Value {
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed == "null" {
-        return Value::Object(Map::new());
+        return Value::Object(serde_json::Map::new());
     }
     match serde_json::from_str::<Value>(trimmed) {
         Ok(Value::Object(m)) => Value::Object(m),
@@ -152,7 +152,7 @@ pub fn parse_arguments(text: &str) -> Value {
 }
 
 fn wrap(key: &str, v: Value) -> Value {
-    let mut m = Map::new();
+    let mut m = serde_json::Map::new();
     m.insert(key.to_owned(), v);
     Value::Object(m)
 }
@@ -347,7 +347,7 @@ pub(crate) fn effective_stop_reason(
 /// of [`crate::chat`]): kept even when empty, as a record that the object
 /// was there.
 pub(crate) fn stash(extra: &mut Map, key: &str, leftovers: Map) {
-    extra.insert(key.to_owned(), Value::Object(leftovers));
+    extra.insert(key.to_owned(), leftovers.into());
 }
 
 /// Takes back what [`stash`] stored under `key`.
@@ -356,7 +356,7 @@ pub(crate) fn unstash(extra: &mut Map, key: &str) -> Option<Map> {
         return None;
     }
     match extra.remove(key) {
-        Some(Value::Object(m)) => Some(m),
+        Some(Value::Object(m)) => Some(m.into()),
         Some(other) => {
             // Not ours: a real field of that name; put it back.
             extra.insert(key.to_owned(), other);

@@ -121,7 +121,7 @@ pub fn request_from_wire(req: w::ChatCompletionRequest) -> Result<ChatRequest, A
         so.include_usage
     });
     if let Some(metadata) = req.metadata {
-        extra.insert("metadata".into(), Value::Object(metadata));
+        extra.insert("metadata".into(), metadata.into());
     }
     let mut messages = Vec::with_capacity(req.messages.len());
     for m in req.messages {
@@ -494,7 +494,7 @@ pub fn request_to_wire(
     };
     let metadata = if same {
         match extra.remove("metadata") {
-            Some(Value::Object(m)) => Some(m),
+            Some(Value::Object(m)) => Some(m.into()),
             Some(other) => {
                 extra.insert("metadata".into(), other);
                 None
@@ -2060,7 +2060,8 @@ fn envelope_of(data: &str) -> Option<String> {
     // `at` is at a quote, so a character boundary; the text before it must
     // be an object's opening and whole entries, which closing it shows.
     let head = data[..at].strip_suffix(',')?;
-    let entries: Map = serde_json::from_str(&[head, "}"].concat()).ok()?;
+    let entries: serde_json::Map<String, Value> =
+        serde_json::from_str(&[head, "}"].concat()).ok()?;
     let skipped = entries
         .keys()
         .all(|k| !matches!(k.as_str(), "choices" | "usage" | "error"));

@@ -303,7 +303,7 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// Arguments that satisfy a JSON schema's required properties.
 fn sample(schema: Option<&Value>) -> Value {
-    let mut args = Map::new();
+    let mut args = serde_json::Map::new();
     let Some(schema) = schema else {
         return Value::Object(args);
     };

@@ -22,13 +22,12 @@
 //! formats' deserializers cannot read them.
 
 pub mod anthropic;
+pub mod map;
 pub mod openai;
 pub(crate) mod raw;
 
+pub use map::Map;
 pub use raw::RawJson;
-
-/// A JSON object: the fields a type does not name.
-pub type Map = serde_json::Map<String, serde_json::Value>;
 
 /// Parses a JSON body. The text is checked for UTF-8 once, as a whole:
 /// serde_json's slice reader checks each string on its own (~100
@@ -383,7 +382,7 @@ impl LateFields {
     /// The object as a `serde_json::Value` (an error for text that no tree
     /// holds: see [`RawJson::to_value`]).
     pub(crate) fn into_value(self) -> serde_json::Result<serde_json::Value> {
-        let mut map = Map::new();
+        let mut map = serde_json::Map::new();
         for (key, raw) in self.fields {
             let value = serde_json::from_str(raw.get()).map_err(without_position)?;
             map.insert(key, value);
@@ -604,7 +603,7 @@ macro_rules! object_with_extra {
                                     $field = Some($crate::wire::object_with_extra!(@value map $mode));
                                 } )*
                                 Field::Other(key) => {
-                                    $crate::wire::insert_field(&mut $extra, key, || map.next_value())?;
+                                    $extra.insert_new(key, || map.next_value())?;
                                 }
                             }
                         }
@@ -644,24 +643,8 @@ pub(crate) use object_with_extra;
 
 /// The error for a key that came twice in one object (serde's own
 /// `duplicate_field` takes only the names a type declares).
-fn duplicate_key<E: serde::de::Error>(key: &str) -> E {
+pub(crate) fn duplicate_key<E: serde::de::Error>(key: &str) -> E {
     E::custom(format_args!("duplicate field `{key}`"))
-}
-
-/// Adds a field read by `value` under `key`; a key that came already is an
-/// error (and its second value is not read).
-pub(crate) fn insert_field<E: serde::de::Error>(
-    fields: &mut Map,
-    key: String,
-    value: impl FnOnce() -> Result<serde_json::Value, E>,
-) -> Result<(), E> {
-    match fields.entry(key) {
-        serde_json::map::Entry::Vacant(slot) => {
-            slot.insert(value()?);
-            Ok(())
-        }
-        serde_json::map::Entry::Occupied(slot) => Err(duplicate_key(slot.key())),
-    }
 }
 
 /// A wire object's fields that it does not name.
@@ -717,8 +700,8 @@ mod tests {
         .unwrap();
         assert_eq!(req.model, "m");
         assert_eq!(req.max_tokens, None);
-        assert_eq!(req.extra["top_logprobs"], json!(2));
-        assert_eq!(req.extra["logit_bias"], json!({"1": -1}));
+        assert_eq!(req.extra.get("top_logprobs"), Some(&json!(2)));
+        assert_eq!(req.extra.get("logit_bias"), Some(&json!({"1": -1})));
         assert_eq!(req.extra.len(), 2);
 
         let err = serde_json::from_str::<ChatCompletionRequest>(r#"{"messages":[]}"#).unwrap_err();
