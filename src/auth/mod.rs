@@ -196,7 +196,7 @@ where
         // `poll_ready` readied `self.inner`: call it now rather than a clone
         // later (a clone of the stack below costs an atomic increment and
         // decrement per `Arc` in it, on every request).
-        Box::pin(self.inner.call(req))
+        crate::llm::boxed(self.inner.call(req))
     }
 }
 

@@ -448,7 +448,7 @@ where
                 req.ctx.attempts.set_fresh_left(false);
                 req.ctx.target = Some(target);
             }
-            return Box::pin(self.inner.call(req));
+            return crate::llm::boxed(self.inner.call(req));
         };
         let (deployment, fresh_left) = match self.state.pick(&group, &route.name, &req) {
             Ok(picked) => picked,

@@ -436,5 +436,50 @@ pub type LlmFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<LlmResponse, ApiError>> + Send + 'static>,
 >;
 
+/// `fut` as an [`LlmFuture`]: boxed, unless it is one already. A layer that
+/// hands its inner service's future on would otherwise box a box, one
+/// allocation more per request and one more indirection per poll. (The
+/// check is on types known at compile time, so it costs nothing at run
+/// time; axum's `try_downcast` does the same.)
+pub(crate) fn boxed<F>(fut: F) -> LlmFuture
+where
+    F: std::future::Future<Output = Result<LlmResponse, ApiError>> + Send + 'static,
+{
+    let mut slot = Some(fut);
+    let any: &mut dyn std::any::Any = &mut slot;
+    if let Some(already) = any
+        .downcast_mut::<Option<LlmFuture>>()
+        .and_then(Option::take)
+    {
+        return already;
+    }
+    match slot {
+        Some(fut) => Box::pin(fut),
+        // Taken above only when it was an `LlmFuture`, and then returned.
+        None => unreachable!(),
+    }
+}
+
 /// A type-erased, cloneable LLM-tier service.
 pub type BoxLlmService = tower::util::BoxCloneSyncService<LlmRequest, LlmResponse, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(fut: &LlmFuture) -> *const () {
+        std::ptr::from_ref(&**fut).cast()
+    }
+
+    #[tokio::test]
+    async fn a_boxed_future_is_handed_on_and_another_is_boxed() {
+        let already: LlmFuture = Box::pin(async { Ok(LlmResponse::token_count(7)) });
+        let at = address(&already);
+        let handed = boxed(already);
+        assert_eq!(address(&handed), at, "an `LlmFuture` is not boxed again");
+        assert!(matches!(handed.await.unwrap().body, LlmBody::TokenCount(7)));
+
+        let other = boxed(async { Err(ApiError::api("no")) });
+        assert_eq!(other.await.unwrap_err().message, "no");
+    }
+}

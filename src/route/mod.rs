@@ -240,7 +240,7 @@ where
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         }
         // `poll_ready` readied `self.inner`: no clone of the stack below.
-        Box::pin(self.inner.call(req))
+        crate::llm::boxed(self.inner.call(req))
     }
 }
 
