@@ -207,7 +207,7 @@ impl Service<LlmRequest> for AnthropicProvider {
 
     fn call(&mut self, req: LlmRequest) -> LlmFuture {
         let cfg = self.inner.clone();
-        Box::pin(async move { call(cfg, req).await })
+        Box::pin(call(cfg, req))
     }
 }
 

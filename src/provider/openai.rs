@@ -235,7 +235,7 @@ impl Service<LlmRequest> for OpenAiProvider {
 
     fn call(&mut self, req: LlmRequest) -> LlmFuture {
         let cfg = self.inner.clone();
-        Box::pin(async move { call(cfg, req).await })
+        Box::pin(call(cfg, req))
     }
 }
 

@@ -28,10 +28,10 @@ pub struct Providers {
 }
 
 /// A provider as the router holds it: each call readies and calls a clone
-/// of its own, in one boxed future. (A `BoxCloneSyncService` took four
-/// allocations a call: the clone's box, the router's box around `oneshot`,
-/// the boxed service's box around the provider's future, and the
-/// provider's own.)
+/// of its own, and hands on the provider's future. (A
+/// `BoxCloneSyncService` took four allocations a call: the clone's box, the
+/// router's box around `oneshot`, the boxed service's box around the
+/// provider's future, and the provider's own.)
 trait Provide: Send + Sync {
     fn call(&self, req: LlmRequest) -> LlmFuture;
 }
@@ -49,7 +49,14 @@ where
 {
     fn call(&self, req: LlmRequest) -> LlmFuture {
         let mut provider = self.0.clone();
-        Box::pin(async move { provider.ready().await?.call(req).await })
+        // Most providers are ready at once: their own future is then handed
+        // on, without a box around it. One that is not is asked again from
+        // the request's task, whose waker it then keeps.
+        match provider.poll_ready(&mut Context::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(Ok(())) => crate::llm::boxed(provider.call(req)),
+            Poll::Ready(Err(e)) => Box::pin(std::future::ready(Err(e))),
+            Poll::Pending => Box::pin(async move { provider.ready().await?.call(req).await }),
+        }
     }
 }
 
@@ -199,6 +206,27 @@ mod tests {
         req.ctx.target = Some(Target::new("a", "small-1"));
         let resp = providers.oneshot(req).await.unwrap();
         assert_eq!(model(resp), "a:small-1");
+    }
+
+    #[tokio::test]
+    async fn a_ready_providers_future_is_handed_on_without_a_box_around_it() {
+        let made = Arc::new(std::sync::Mutex::new(None));
+        let seen = made.clone();
+        let mut providers = Providers::new().with(
+            "a",
+            service_fn(move |_: LlmRequest| -> LlmFuture {
+                let fut: LlmFuture = Box::pin(async { Ok(LlmResponse::token_count(3)) });
+                *seen.lock().unwrap() = Some(std::ptr::from_ref(&*fut).cast::<()>().addr());
+                fut
+            }),
+        );
+        let fut = providers.call(request(&[Target::new("a", "m")]));
+        let at = std::ptr::from_ref(&*fut).cast::<()>().addr();
+        assert_eq!(*made.lock().unwrap(), Some(at));
+        assert!(matches!(
+            fut.await.unwrap().body,
+            crate::llm::LlmBody::TokenCount(3)
+        ));
     }
 
     #[tokio::test]
