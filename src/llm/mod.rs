@@ -455,8 +455,11 @@ where
     }
     match slot {
         Some(fut) => Box::pin(fut),
-        // Taken above only when it was an `LlmFuture`, and then returned.
-        None => unreachable!(),
+        // Taken above only when it was an `LlmFuture`, and then returned:
+        // not reached, and an error rather than a panic if it ever were.
+        None => Box::pin(std::future::ready(Err(ApiError::api(
+            "a layer's future went missing",
+        )))),
     }
 }
 
